@@ -1,0 +1,55 @@
+"""A small synchronous client for stt.v1.Speech, used by `stt transcribe`, tests and benchmarks."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import json_format
+from stt.v1 import stt_pb2, stt_pb2_grpc
+
+
+class RecognizeError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def recognize(
+    target: str,
+    content: bytes,
+    *,
+    language: str = "",
+    words: bool = False,
+    timeout: float = 300.0,
+) -> stt_pb2.RecognizeResponse:
+    config = stt_pb2.RecognitionConfig(
+        language_code=language, enable_word_time_offsets=words, enable_word_confidence=words
+    )
+    request = stt_pb2.RecognizeRequest(
+        config=config, audio=stt_pb2.RecognitionAudio(content=content)
+    )
+    options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+    with grpc.insecure_channel(target, options=options) as channel:
+        try:
+            return stt_pb2_grpc.SpeechStub(channel).Recognize(request, timeout=timeout)
+        except grpc.RpcError as error:
+            raise RecognizeError(error.code().name, error.details() or "") from error
+
+
+def to_text(response: stt_pb2.RecognizeResponse, words: bool) -> str:
+    lines = []
+    for result in response.results:
+        best = result.alternatives[0]
+        lines.append(best.transcript)
+        if words:
+            lines.extend(
+                f"  {w.start_offset.ToTimedelta().total_seconds():7.2f}"
+                f" {w.end_offset.ToTimedelta().total_seconds():7.2f}"
+                f"  {w.confidence:.2f}  {w.word}"
+                for w in best.words
+            )
+    return "\n".join(lines)
+
+
+def to_json(response: stt_pb2.RecognizeResponse) -> str:
+    return json_format.MessageToJson(response, indent=2, ensure_ascii=False)

@@ -1,0 +1,214 @@
+"""Decodes request audio in process, with PyAV, to 16 kHz mono float32.
+
+Containers (wav, flac, mp3, ogg/opus, webm, m4a) are detected from the bytes; raw LINEAR16 and
+mu-law need their sample rate. Every way audio can be unusable raises `InvalidAudio` with a
+message that says what is wrong, and decoding stops as soon as a limit is passed, so a huge
+file never fills memory.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from services.core.backend import SAMPLE_RATE
+from services.core.errors import InvalidAudio
+
+RAW_ENCODINGS = ("linear16", "mulaw")
+MIN_RAW_RATE, MAX_RAW_RATE = 4_000, 384_000
+MAX_CHANNELS = 32
+# Below this peak level (-80 dBFS) the audio holds nothing a model can hear.
+SILENCE_PEAK = 1e-4
+# Decoded audio may fall short of the declared length by this much (encoder padding).
+DURATION_TOLERANCE_S = 0.25
+STREAMED_WAV_SIZE = 0x7FFF0000
+
+
+@dataclass(frozen=True)
+class AudioSpec:
+    """How the client says its bytes are encoded; `encoding` is "detect" for containers."""
+
+    encoding: str = "detect"
+    sample_rate_hertz: int = 0
+    channels: int = 0
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    max_bytes: int
+    max_seconds: float
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    samples: np.ndarray  # float32, mono, SAMPLE_RATE
+    source_rate: int
+    source_channels: int
+    container: str
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+
+def decode(content: bytes, spec: AudioSpec, limits: AudioLimits) -> DecodedAudio:
+    if not content:
+        raise InvalidAudio("audio is empty: put the audio bytes in audio.content")
+    if len(content) > limits.max_bytes:
+        raise InvalidAudio(
+            f"audio is {len(content)} bytes, over this service's limit of {limits.max_bytes} bytes"
+        )
+    if spec.encoding in RAW_ENCODINGS and not content.startswith(b"RIFF"):
+        decoded = _decode_raw(content, spec, limits)
+    else:
+        decoded = _decode_container(content, spec, limits)
+    _check_content(decoded.samples)
+    return decoded
+
+
+def _decode_raw(content: bytes, spec: AudioSpec, limits: AudioLimits) -> DecodedAudio:
+    rate, channels = spec.sample_rate_hertz, spec.channels or 1
+    if not MIN_RAW_RATE <= rate <= MAX_RAW_RATE:
+        raise InvalidAudio(
+            f"raw {spec.encoding.upper()} audio needs sample_rate_hertz between "
+            f"{MIN_RAW_RATE} and {MAX_RAW_RATE}, got {rate}"
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise InvalidAudio(f"audio_channel_count must be 1 to {MAX_CHANNELS}, got {channels}")
+    width = 2 if spec.encoding == "linear16" else 1
+    if len(content) % (width * channels):
+        raise InvalidAudio(
+            f"raw {spec.encoding.upper()} audio is truncated: {len(content)} bytes is not a whole "
+            f"number of {channels}-channel {8 * width}-bit samples"
+        )
+    frames = len(content) // (width * channels)
+    if frames / rate > limits.max_seconds:
+        raise InvalidAudio(_too_long(frames / rate, limits))
+    if spec.encoding == "linear16":
+        pcm = np.frombuffer(content, dtype="<i2").astype(np.float32) / 32768.0
+    else:
+        pcm = _mulaw_to_float(np.frombuffer(content, dtype=np.uint8))
+    mono = pcm.reshape(frames, channels).mean(axis=1, dtype=np.float32)
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    frame = av.AudioFrame.from_ndarray(mono[np.newaxis, :], format="flt", layout="mono")
+    frame.sample_rate = rate
+    samples = _flush(resampler, [*resampler.resample(frame)])
+    return DecodedAudio(samples, rate, channels, spec.encoding)
+
+
+def _mulaw_to_float(codes: np.ndarray) -> np.ndarray:
+    """G.711 mu-law expansion."""
+    inverted = ~codes
+    sign = np.where(inverted & 0x80, -1.0, 1.0)
+    exponent = (inverted >> 4) & 0x07
+    mantissa = inverted & 0x0F
+    magnitude = ((mantissa.astype(np.int32) << 3) + 0x84) << exponent
+    return (sign * (magnitude - 0x84) / 32768.0).astype(np.float32)
+
+
+def _decode_container(content: bytes, spec: AudioSpec, limits: AudioLimits) -> DecodedAudio:
+    _check_wav_header(content)
+    try:
+        container = av.open(io.BytesIO(content), mode="r")
+    except (av.FFmpegError, ValueError) as exc:
+        raise InvalidAudio(f"audio could not be decoded as any known format: {exc}") from exc
+    with container:
+        if not container.streams.audio:
+            raise InvalidAudio(f"the {container.format.name} container holds no audio stream")
+        stream = container.streams.audio[0]
+        declared = container.duration / 1e6 if container.duration else None
+        if declared and declared > limits.max_seconds:
+            raise InvalidAudio(_too_long(declared, limits))
+        if spec.sample_rate_hertz and spec.sample_rate_hertz != stream.rate:
+            raise InvalidAudio(
+                f"sample_rate_hertz is {spec.sample_rate_hertz} but the audio is "
+                f"{stream.rate} Hz: leave it 0 for container audio, or send the right rate"
+            )
+        samples = _decode_stream(container, stream, limits)
+        decoded = DecodedAudio(samples, stream.rate, stream.channels, container.format.name)
+    if declared and decoded.duration + DURATION_TOLERANCE_S < declared:
+        raise InvalidAudio(
+            f"audio is truncated: the {decoded.container} stream declares {declared:.2f} s "
+            f"but only {decoded.duration:.2f} s could be decoded"
+        )
+    return decoded
+
+
+def _decode_stream(container, stream, limits: AudioLimits) -> np.ndarray:
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    chunks: list[np.ndarray] = []
+    total = 0
+    max_samples = int(limits.max_seconds * SAMPLE_RATE)
+    try:
+        for frame in container.decode(stream):
+            if frame.format.name.startswith(("flt", "dbl")) and not _finite(frame):
+                raise InvalidAudio("audio contains NaN or infinite samples")
+            for out in resampler.resample(frame):
+                chunk = out.to_ndarray()[0]
+                chunks.append(chunk)
+                total += len(chunk)
+            if total > max_samples:
+                raise InvalidAudio(_too_long(total / SAMPLE_RATE, limits, at_least=True))
+    except av.FFmpegError as exc:
+        decoded_s = total / SAMPLE_RATE
+        raise InvalidAudio(
+            f"audio is corrupt or truncated after {decoded_s:.2f} s of "
+            f"{container.format.name}/{stream.codec_context.name}: {exc}"
+        ) from exc
+    return _flush(resampler, chunks)
+
+
+def _flush(resampler: av.AudioResampler, frames: list) -> np.ndarray:
+    """Concatenates resampled output, including what the resampler still holds."""
+    tail = [f.to_ndarray()[0] for f in resampler.resample(None)]
+    parts = [f if isinstance(f, np.ndarray) else f.to_ndarray()[0] for f in frames] + tail
+    if not parts:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def _finite(frame) -> bool:
+    return bool(np.isfinite(frame.to_ndarray()).all())
+
+
+def _check_wav_header(content: bytes) -> None:
+    """Catches a WAV file cut short: PyAV trusts the file size, not the header."""
+    if not (content.startswith(b"RIFF") and content[8:12] == b"WAVE"):
+        return
+    offset = 12
+    while offset + 8 <= len(content):
+        chunk_id, size = content[offset : offset + 4], struct.unpack_from("<I", content, offset + 4)[0]
+        if chunk_id == b"data":
+            available = len(content) - offset - 8
+            # Writers that stream WAV (espeak-ng, sox, browsers) put 0 or a size near 2 or
+            # 4 GiB there, meaning "unknown length": nothing to compare against.
+            if 0 < size < STREAMED_WAV_SIZE and available < size:
+                raise InvalidAudio(
+                    f"audio is truncated: the WAV header declares {size} bytes of samples "
+                    f"but only {available} bytes follow"
+                )
+            return
+        offset += 8 + size + (size & 1)
+
+
+def _check_content(samples: np.ndarray) -> None:
+    if samples.size == 0:
+        raise InvalidAudio("audio decoded to zero samples")
+    if not np.isfinite(samples).all():
+        raise InvalidAudio("audio contains NaN or infinite samples")
+    peak = float(np.abs(samples).max())
+    if peak < SILENCE_PEAK:
+        level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.0f}"
+        raise InvalidAudio(f"audio is silent (peak level {level} dBFS): there is nothing to recognise")
+
+
+def _too_long(seconds: float, limits: AudioLimits, at_least: bool = False) -> str:
+    more = "more than " if at_least else ""
+    return (
+        f"audio is {more}{seconds:.1f} s long, over this service's limit of "
+        f"{limits.max_seconds:.0f} s for one request"
+    )

@@ -1,0 +1,123 @@
+"""The contract between the serving core and a model: plain data in, plain data out.
+
+A backend knows nothing of gRPC or protobuf. The core calls `load` and `warm_up` once, then
+`transcribe` from worker threads, at most `max_concurrency` at a time.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.core.errors import Cancelled, DeadlineExceeded
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """What a request asks of the model. Zero or None means the backend's default."""
+
+    language: str | None = None
+    beam_size: int = 0
+    temperature: float | None = None
+    initial_prompt: str = ""
+    word_timestamps: bool = False
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float
+    end: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One portion of speech; times in seconds from the start of the audio given."""
+
+    text: str
+    start: float
+    end: float
+    confidence: float
+    words: tuple[Word, ...] = ()
+
+    def shifted(self, offset: float) -> Segment:
+        words = tuple(
+            Word(w.text, w.start + offset, w.end + offset, w.confidence) for w in self.words
+        )
+        return Segment(self.text, self.start + offset, self.end + offset, self.confidence, words)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    segments: tuple[Segment, ...]
+    language: str
+    language_probability: float = 0.0
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    model: str
+    device: str
+    precision: str
+    languages: tuple[str, ...]
+
+
+class Cancellation:
+    """Tells a running inference that its answer is no longer wanted.
+
+    The server cancels it when the client goes away; the deadline is the client's own. Backends
+    call `check` between units of work (segments, windows), so an abandoned request frees its
+    slot soon after, with no need to interrupt the model mid-step.
+    """
+
+    def __init__(self, deadline: float | None = None):
+        self._event = threading.Event()
+        self._deadline = deadline  # time.monotonic() value, or None for no deadline
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled("the client cancelled the request")
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise DeadlineExceeded("the request's deadline passed during inference")
+
+
+class Backend(abc.ABC):
+    """A speech model behind the core. Subclasses implement the four members below."""
+
+    #: Longest audio, in seconds, one `transcribe` call handles well; the core cuts longer
+    #: audio at pauses into pieces no longer than this.
+    max_chunk_seconds: float = 30.0
+
+    @abc.abstractmethod
+    def load(self) -> None:
+        """Loads the model; called once, before any other call, off the event loop."""
+
+    @property
+    @abc.abstractmethod
+    def info(self) -> BackendInfo:
+        """Model id, device, precision and languages; valid after `load`."""
+
+    @abc.abstractmethod
+    def transcribe(
+        self, audio: np.ndarray, options: DecodeOptions, cancellation: Cancellation
+    ) -> Transcript:
+        """Transcribes 16 kHz mono float32 `audio`, calling `cancellation.check()` between units."""
+
+    def warm_up(self) -> None:
+        """Runs one inference so the first real request does not pay for lazy initialisation."""
+        languages = self.info.languages
+        language = "en" if "en" in languages else languages[0]  # never pay for detection here
+        rng = np.random.default_rng(0)
+        noise = (0.01 * rng.standard_normal(SAMPLE_RATE)).astype(np.float32)
+        # One fixed temperature: noise would otherwise walk the whole fallback schedule.
+        self.transcribe(noise, DecodeOptions(language=language, temperature=0.0), Cancellation())

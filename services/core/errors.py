@@ -1,0 +1,112 @@
+"""Typed errors, each carrying the gRPC status code it maps to.
+
+Code below the servicer raises these; `to_grpc_status` is the one place that turns an error
+into a gRPC status with rich details. Anything that is not an `SttError` is a bug and becomes
+INTERNAL with the request id.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+ERROR_DOMAIN = "stt-suite"
+
+
+class SttError(Exception):
+    """Base of every error the service reports to clients on purpose."""
+
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    reason: str = "INTERNAL"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(SttError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "INVALID_ARGUMENT"
+
+
+class InvalidAudio(InvalidArgument):
+    """The audio cannot be decoded, is empty, truncated, silent, non-finite or too large."""
+
+    reason = "INVALID_AUDIO"
+
+
+class InvalidConfig(InvalidArgument):
+    reason = "INVALID_CONFIG"
+
+
+class UnsupportedLanguage(InvalidArgument):
+    reason = "UNSUPPORTED_LANGUAGE"
+
+
+class Overloaded(SttError):
+    """Every inference slot and every queue place is taken: retry after `retry_after_s`."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "OVERLOADED"
+
+    def __init__(self, message: str, retry_after_s: float):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class NotReady(SttError):
+    """The model is still loading or warming up, or the service is draining."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "NOT_READY"
+
+
+class Cancelled(SttError):
+    code = grpc.StatusCode.CANCELLED
+    reason = "CANCELLED"
+
+
+class DeadlineExceeded(SttError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "DEADLINE_EXCEEDED"
+
+
+class Unimplemented(SttError):
+    code = grpc.StatusCode.UNIMPLEMENTED
+    reason = "UNIMPLEMENTED"
+
+
+def _pack(message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def to_grpc_status(error: BaseException, request_id: str) -> grpc.Status:
+    """The status a client receives for `error`, with ErrorInfo (and RetryInfo when overloaded)."""
+    if not isinstance(error, SttError):
+        error = SttError(f"internal error (request id {request_id})")
+    info = error_details_pb2.ErrorInfo(
+        reason=error.reason, domain=ERROR_DOMAIN, metadata={"request_id": request_id}
+    )
+    details = [_pack(info)]
+    trailers: list[tuple[str, str]] = [("x-request-id", request_id)]
+    if isinstance(error, Overloaded):
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(max(1, round(error.retry_after_s * 1000)))
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+        trailers.append(("grpc-retry-pushback-ms", str(delay.ToMilliseconds())))
+    status = status_pb2.Status(
+        code=getattr(code_pb2, error.code.name), message=error.message, details=details
+    )
+    grpc_status = rpc_status.to_status(status)
+    return _Status(grpc_status.code, grpc_status.details, (*grpc_status.trailing_metadata, *trailers))
+
+
+class _Status(grpc.Status):
+    def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata):
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata

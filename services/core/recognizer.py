@@ -1,0 +1,108 @@
+"""The recognition pipeline, in plain Python: decode, find speech, cut, transcribe, cache.
+
+It runs in a worker thread and knows nothing of gRPC; the servicer translates messages and
+holds the gate around `run`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from services.core import audio as audio_mod
+from services.core.backend import Backend, Cancellation, DecodeOptions, Transcript
+from services.core.cache import ResultCache, cache_key
+from services.core.chunking import Piece, pack_spans
+from services.core.metrics import ServiceMetrics
+from services.core.tracing import tracer
+from services.core.vad import VoiceActivityDetector
+
+
+@dataclass(frozen=True)
+class RecognitionJob:
+    content: bytes
+    audio: audio_mod.AudioSpec
+    options: DecodeOptions
+    vad: bool
+
+
+@dataclass(frozen=True)
+class Recognition:
+    transcript: Transcript
+    audio_seconds: float
+
+
+class Recognizer:
+    def __init__(
+        self,
+        backend: Backend,
+        vad: VoiceActivityDetector,
+        limits: audio_mod.AudioLimits,
+        cache: ResultCache[Recognition],
+        metrics: ServiceMetrics,
+        max_chunk_seconds: float,
+    ):
+        self._backend = backend
+        self._vad = vad
+        self._limits = limits
+        self._cache = cache
+        self._metrics = metrics
+        self._max_chunk_s = min(max_chunk_seconds, backend.max_chunk_seconds)
+
+    def cached(self, job: RecognitionJob) -> Recognition | None:
+        """The stored answer for this exact audio and options, counted as a hit or a miss."""
+        if not self._cache.enabled:
+            return None
+        found = self._cache.get(self._key(job))
+        counter = self._metrics.cache_hits if found else self._metrics.cache_misses
+        counter.labels(self._metrics.service).inc()
+        return found
+
+    def run(self, job: RecognitionJob, cancellation: Cancellation) -> Recognition:
+        with self._stage("decode"):
+            decoded = audio_mod.decode(job.content, job.audio, self._limits)
+        cancellation.check()
+        pieces = self._pieces(decoded.samples, job.vad)
+        with self._stage("inference"):
+            transcript = self._transcribe(decoded.samples, pieces, job.options, cancellation)
+        result = Recognition(transcript, decoded.duration)
+        self._cache.put(self._key(job), result)
+        return result
+
+    def _pieces(self, samples, vad: bool) -> list[Piece]:
+        if not vad:
+            return [Piece(0, len(samples))]
+        with self._stage("vad"):
+            spans = self._vad.speech_spans(samples, self._max_chunk_s)
+        return pack_spans(spans, self._max_chunk_s)
+
+    def _transcribe(
+        self, samples, pieces: list[Piece], options: DecodeOptions, cancellation: Cancellation
+    ) -> Transcript:
+        segments = []
+        language, probability = options.language or "", 0.0
+        for piece in pieces:
+            cancellation.check()
+            part = self._backend.transcribe(samples[piece.start : piece.end], options, cancellation)
+            segments.extend(s.shifted(piece.offset_seconds) for s in part.segments)
+            if not options.language:
+                # The first piece decides the language, so one request never mixes languages.
+                language, probability = part.language, part.language_probability
+                options = replace(options, language=part.language)
+        return Transcript(tuple(segments), language, probability)
+
+    def _key(self, job: RecognitionJob) -> str:
+        return cache_key(job.content, job.audio, job.options, job.vad, self._max_chunk_s)
+
+    @contextlib.contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        """A child span of the request span, and a stage-duration observation."""
+        started = time.perf_counter()
+        with tracer.start_as_current_span(f"stt.{name}"):
+            try:
+                yield
+            finally:
+                elapsed = time.perf_counter() - started
+                self._metrics.stage.labels(self._metrics.service, name).observe(elapsed)

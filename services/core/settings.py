@@ -1,0 +1,60 @@
+"""Settings shared by every language service; each service subclasses with its env prefix.
+
+Every field is read from the environment (`<PREFIX>_<FIELD>`, e.g. `WHISPER_EN_GRPC_PORT`),
+and the command line overrides it. `docs/configuration.md` lists them all; a test keeps that
+list complete.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", validate_default=True)
+
+    model: str = Field(description="Model to serve: a local path or a hub id.")
+    host: str = Field("127.0.0.1", description="Address the gRPC and HTTP servers bind.")
+    grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
+    http_port: int = Field(
+        9090, ge=0, le=65535, description="HTTP port for /metrics, /healthz, /readyz; 0 picks."
+    )
+    max_concurrency: int = Field(4, ge=1, description="Inferences run at the same time.")
+    max_queue: int = Field(
+        2, ge=0, description="Requests that may wait for a slot; past it RESOURCE_EXHAUSTED."
+    )
+    queue_timeout_s: float = Field(
+        30.0, gt=0, description="Longest wait in the queue before RESOURCE_EXHAUSTED."
+    )
+    device: str = Field("auto", pattern="^(auto|cpu|cuda)$", description="auto, cpu or cuda.")
+    compute_type: str = Field(
+        "auto",
+        description="Precision: auto (float16 on GPU, int8 on CPU), or e.g. float32, int8_float16.",
+    )
+    cpu_threads: int = Field(
+        0, ge=0, description="Threads per inference on CPU; 0 lets the runtime decide."
+    )
+    gpu_memory_fraction: float = Field(
+        0.9, gt=0, le=1, description="Share of GPU memory this process may take (torch)."
+    )
+    cache_size: int = Field(256, ge=0, description="Results kept in the LRU cache; 0 disables.")
+    max_audio_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Largest audio content accepted, in bytes."
+    )
+    max_audio_seconds: float = Field(
+        900.0, gt=0, description="Longest audio accepted by Recognize, in seconds."
+    )
+    vad_enabled: bool = Field(True, description="Default for the per-request VAD switch.")
+    vad_threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability.")
+    vad_min_silence_ms: int = Field(
+        500, ge=0, description="Pause length that ends a speech span."
+    )
+    vad_speech_pad_ms: int = Field(200, ge=0, description="Audio kept on each side of speech.")
+    max_chunk_seconds: float = Field(
+        30.0, gt=1, description="Longest piece of speech sent to the model in one call."
+    )
+    drain_grace_s: float = Field(
+        20.0, ge=0, description="On SIGTERM: time given to in-flight requests before exit."
+    )
+    log_level: str = Field("info", description="debug, info, warning or error.")

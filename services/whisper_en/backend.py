@@ -1,0 +1,110 @@
+"""The faster-whisper backend: Whisper on CTranslate2, float16 on GPU and int8 on CPU."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import ctranslate2
+import numpy as np
+from faster_whisper import WhisperModel
+
+from services.core.backend import (
+    Backend,
+    BackendInfo,
+    Cancellation,
+    DecodeOptions,
+    Segment,
+    Transcript,
+    Word,
+)
+from services.whisper_en import bundled
+from services.whisper_en.settings import WhisperSettings
+
+log = logging.getLogger("stt.whisper_en")
+# Whisper's own fallback schedule when a request sets no temperature.
+TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+class WhisperBackend(Backend):
+    max_chunk_seconds = 30.0  # Whisper's window: a piece this long decodes in one pass
+
+    def __init__(self, settings: WhisperSettings):
+        self._settings = settings
+        self._model: WhisperModel | None = None
+        self._info: BackendInfo | None = None
+
+    def load(self) -> None:
+        s = self._settings
+        path = bundled.resolve(s.model, s.model_cache_dir)
+        device = s.device if s.device != "auto" else _best_device()
+        compute_type = s.compute_type
+        if compute_type == "auto":
+            compute_type = "float16" if device == "cuda" else "int8"
+        try:
+            self._model = self._open(path, device, compute_type)
+        except (ValueError, RuntimeError) as error:
+            if device != "cuda" or compute_type == "float32":
+                raise
+            log.warning(
+                "float16 load failed; falling back to float32",
+                extra={"error": str(error), "compute_type": compute_type},
+            )
+            compute_type = "float32"
+            self._model = self._open(path, device, compute_type)
+        known = tuple(self._model.supported_languages)
+        served = tuple(code for code in s.languages if code in known) if s.languages else known
+        self._info = BackendInfo(s.model, device, self._model.model.compute_type, served)
+
+    def _open(self, path: str, device: str, compute_type: str) -> WhisperModel:
+        return WhisperModel(
+            path,
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=self._settings.cpu_threads,
+            num_workers=self._settings.max_concurrency,
+            download_root=str(self._settings.model_cache_dir / "hub"),
+        )
+
+    @property
+    def info(self) -> BackendInfo:
+        if self._info is None:
+            raise RuntimeError("the model is not loaded")
+        return self._info
+
+    def transcribe(
+        self, audio: np.ndarray, options: DecodeOptions, cancellation: Cancellation
+    ) -> Transcript:
+        assert self._model is not None, "load() first"
+        segments, info = self._model.transcribe(
+            audio,
+            language=options.language,
+            beam_size=options.beam_size or self._settings.beam_size,
+            temperature=TEMPERATURES if options.temperature is None else options.temperature,
+            initial_prompt=options.initial_prompt or None,
+            word_timestamps=options.word_timestamps,
+            condition_on_previous_text=self._settings.condition_on_previous_text,
+            vad_filter=False,  # the core already cut the audio at pauses
+        )
+        found = []
+        for segment in segments:  # a generator: each step decodes more audio
+            cancellation.check()
+            found.append(_segment(segment))
+        return Transcript(tuple(found), info.language, info.language_probability)
+
+
+def _segment(segment) -> Segment:
+    words = tuple(
+        Word(w.word, w.start, w.end, _clamp(w.probability)) for w in (segment.words or ())
+    )
+    return Segment(
+        segment.text, segment.start, segment.end, _clamp(math.exp(segment.avg_logprob)), words
+    )
+
+
+def _clamp(p: float) -> float:
+    return min(1.0, max(0.0, float(p)))
+
+
+def _best_device() -> str:
+    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"

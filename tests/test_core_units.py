@@ -1,0 +1,105 @@
+"""The core's small parts on their own: chunking, cache, languages, error mapping."""
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from services.core.backend import SAMPLE_RATE, DecodeOptions
+from services.core.cache import ResultCache, cache_key
+from services.core.chunking import pack_spans
+from services.core.errors import InvalidAudio, Overloaded, UnsupportedLanguage, to_grpc_status
+from services.core.languages import primary_subtag, resolve
+from services.core.vad import Span
+
+
+def seconds(a: float, b: float) -> Span:
+    return Span(int(a * SAMPLE_RATE), int(b * SAMPLE_RATE))
+
+
+def test_pack_spans_keeps_whole_spans_and_respects_the_limit():
+    spans = [seconds(0, 8), seconds(9, 20), seconds(21, 29), seconds(31, 40), seconds(41, 45)]
+    pieces = pack_spans(spans, max_seconds=30)
+    assert [(p.start, p.end) for p in pieces] == [
+        (spans[0].start, spans[2].end),
+        (spans[3].start, spans[4].end),
+    ]
+    for piece in pieces:
+        assert piece.end - piece.start <= 30 * SAMPLE_RATE
+    # Every join falls in a pause: no piece starts inside a span of another.
+    for before, after in zip(pieces, pieces[1:], strict=False):
+        assert before.end <= after.start
+
+
+def test_pack_spans_of_nothing_is_nothing():
+    assert pack_spans([], 30) == []
+
+
+def test_cache_is_lru_and_keys_on_every_option():
+    cache = ResultCache(capacity=2)
+    a, b, c = (cache_key(b"audio", DecodeOptions(language=x)) for x in ("en", "fr", "de"))
+    assert len({a, b, c}) == 3
+    assert cache_key(b"audio", DecodeOptions(beam_size=1)) != cache_key(
+        b"audio", DecodeOptions(beam_size=2)
+    )
+    cache.put(a, 1)
+    cache.put(b, 2)
+    assert cache.get(a) == 1  # a is now the most recent
+    cache.put(c, 3)
+    assert cache.get(b) is None
+    assert cache.get(a) == 1 and cache.get(c) == 3
+
+
+def test_cache_of_size_zero_keeps_nothing():
+    cache = ResultCache(capacity=0)
+    cache.put("k", 1)
+    assert not cache.enabled and cache.get("k") is None
+
+
+def test_language_codes_match_on_primary_subtag():
+    assert primary_subtag("en-US") == "en"
+    assert primary_subtag("ZH_hant_TW") == "zh"
+    assert resolve("EN-gb", ("en", "fr"), "svc") == "en"
+    assert resolve("", ("en",), "svc") is None
+    with pytest.raises(UnsupportedLanguage, match="'xx-YY' is not served by svc; it serves: en"):
+        resolve("xx-YY", ("en",), "svc")
+
+
+def test_overload_status_carries_retry_info_and_pushback():
+    status = to_grpc_status(Overloaded("full", retry_after_s=0.25), "req-1")
+    assert status.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    trailers = dict(status.trailing_metadata)
+    assert trailers["grpc-retry-pushback-ms"] == "250"
+    assert trailers["x-request-id"] == "req-1"
+    rich = rpc_status.from_call(_FakeCall(status))
+    retry = error_details_pb2.RetryInfo()
+    assert any(d.Unpack(retry) for d in rich.details)
+    assert retry.retry_delay.ToMilliseconds() == 250
+
+
+def test_unexpected_errors_become_internal_without_leaking_detail():
+    status = to_grpc_status(KeyError("secret"), "req-2")
+    assert status.code is grpc.StatusCode.INTERNAL
+    assert "req-2" in status.details and "secret" not in status.details
+
+
+def test_invalid_audio_is_invalid_argument():
+    status = to_grpc_status(InvalidAudio("bad bytes"), "r")
+    assert status.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert status.details == "bad bytes"
+
+
+class _FakeCall:
+    """What rpc_status.from_call reads from a finished call."""
+
+    def __init__(self, status):
+        self._status = status
+
+    def code(self):
+        return self._status.code
+
+    def details(self):
+        return self._status.details
+
+    def trailing_metadata(self):
+        return self._status.trailing_metadata
