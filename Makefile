@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 GRPC_PORT ?= 50051
 HTTP_PORT ?= 9090
 
-.PHONY: install run test proto proto-check bench lint clean
+.PHONY: install run test test-deps proto docs bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,12 +20,22 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/stt serve whisper_en --grpc-port $(GRPC_PORT) --http-port $(HTTP_PORT)
 
-test: $(STAMP)
+# The tests make speech with espeak-ng; install it when missing (Debian/Ubuntu).
+test-deps:
+	@command -v espeak-ng >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq espeak-ng; }
+
+test: $(STAMP) test-deps
 	$(PY) -m pytest -q
 
 # Regenerates the Python code for proto/ into gen/ (never edit gen/ by hand).
 proto: $(STAMP)
 	$(PY) tools/protogen.py gen
+
+# Regenerates docs/configuration.md from the settings classes.
+docs: $(STAMP)
+	$(PY) tools/settings_doc.py
 
 bench: $(STAMP)
 	$(PY) -m bench.run

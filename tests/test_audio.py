@@ -94,5 +94,5 @@ def test_nan_samples_are_refused():
 
 def test_truncated_flac_is_refused():
     content = encode(tone(3.0), 16000, "flac", "flac")
-    with pytest.raises(InvalidAudio, match="truncated|corrupt"):
+    with pytest.raises(InvalidAudio, match=r"truncated|corrupt"):
         decode(content[: len(content) // 2], AudioSpec(), LIMITS)

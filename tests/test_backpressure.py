@@ -82,9 +82,12 @@ def test_deadline_frees_the_slot(single_slot_server, audio_dir):
     # The worker stops at its next check (one piece of at most 30 s of audio), not at the end.
     wait_until_idle(single_slot_server, 12)
     short = clip("en/platforms_one_and_three_picovoice_cheetah.wav")
-    assert "platforms" in transcript(
-        single_slot_server.stub.Recognize(request(short, language_code="en"), timeout=60)
-    ).lower()
+    assert (
+        "platforms"
+        in transcript(
+            single_slot_server.stub.Recognize(request(short, language_code="en"), timeout=60)
+        ).lower()
+    )
 
 
 def test_cancel_frees_the_slot(single_slot_server, audio_dir):

@@ -1,5 +1,7 @@
 """The core's small parts on their own: chunking, cache, languages, error mapping."""
 
+import itertools
+
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -27,7 +29,7 @@ def test_pack_spans_keeps_whole_spans_and_respects_the_limit():
     for piece in pieces:
         assert piece.end - piece.start <= 30 * SAMPLE_RATE
     # Every join falls in a pause: no piece starts inside a span of another.
-    for before, after in zip(pieces, pieces[1:], strict=False):
+    for before, after in itertools.pairwise(pieces):
         assert before.end <= after.start
 
 

@@ -38,10 +38,10 @@ def test_queue_wait_is_bounded_by_the_timeout():
     async def scenario():
         gate = Gate(max_concurrency=1, max_queue=4, queue_timeout_s=0.1)
         await gate.acquire()
-        with pytest.raises(Overloaded, match="within 0.1 s"):
+        with pytest.raises(Overloaded, match=r"within 0\.1 s"):
             await gate.acquire()
         assert gate.queued == 0
-        with pytest.raises(Overloaded, match="within 0.0"):
+        with pytest.raises(Overloaded, match=r"within 0\.0"):
             await gate.acquire(timeout_s=0.02)  # the caller's own deadline is shorter
 
     run(scenario())

@@ -73,7 +73,9 @@ def test_trace_id_from_traceparent_reaches_every_span(whisper_server, audio_dir)
         request(clip("en/mr_quilter_picovoice_leopard.wav"), language_code="en"),
         metadata=(("traceparent", traceparent),),
     )
-    spans = {s.name: s for s in SPANS.get_finished_spans() if s.context.trace_id == int(trace_id, 16)}
+    spans = {
+        s.name: s for s in SPANS.get_finished_spans() if s.context.trace_id == int(trace_id, 16)
+    }
     root = spans["stt.v1.Speech/Recognize"]
     assert root.parent.span_id == 0x00F067AA0BA902B7
     for stage in ("stt.decode", "stt.vad", "stt.inference"):
@@ -89,8 +91,17 @@ def free_port() -> int:
 def test_sigterm_drains_then_exits_zero(whisper_model, audio_dir):
     grpc_port, http_port = free_port(), free_port()
     command = [
-        sys.executable, "-m", "services.cli", "serve", "whisper_en", "--model", str(whisper_model),
-        "--grpc-port", str(grpc_port), "--http-port", str(http_port),
+        sys.executable,
+        "-m",
+        "services.cli",
+        "serve",
+        "whisper_en",
+        "--model",
+        str(whisper_model),
+        "--grpc-port",
+        str(grpc_port),
+        "--http-port",
+        str(http_port),
     ]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
@@ -105,7 +116,9 @@ def test_sigterm_drains_then_exits_zero(whisper_model, audio_dir):
                 pass
             time.sleep(0.2)
         stub = stt_pb2_grpc.SpeechStub(channel)
-        in_flight = stub.Recognize.future(request(clip("en/long_concat_en.flac"), language_code="en"))
+        in_flight = stub.Recognize.future(
+            request(clip("en/long_concat_en.flac"), language_code="en")
+        )
         time.sleep(1.0)
         process.send_signal(signal.SIGTERM)
         time.sleep(0.5)

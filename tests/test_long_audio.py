@@ -5,10 +5,43 @@ import pytest
 from tests.support import clip, espeak, request, transcript, wer
 
 KEYWORDS = (
-    "apple river candle falcon garden helmet island jacket kettle lemon marble needle "
-    "orange pencil quartz rabbit saddle tiger umbrella violin walnut yellow zebra anchor "
-    "basket cactus dolphin engine feather guitar hammer igloo jungle koala ladder mirror"
-).split()
+    "apple",
+    "river",
+    "candle",
+    "falcon",
+    "garden",
+    "helmet",
+    "island",
+    "jacket",
+    "kettle",
+    "lemon",
+    "marble",
+    "needle",
+    "orange",
+    "pencil",
+    "quartz",
+    "rabbit",
+    "saddle",
+    "tiger",
+    "umbrella",
+    "violin",
+    "walnut",
+    "yellow",
+    "zebra",
+    "anchor",
+    "basket",
+    "cactus",
+    "dolphin",
+    "engine",
+    "feather",
+    "guitar",
+    "hammer",
+    "igloo",
+    "jungle",
+    "koala",
+    "ladder",
+    "mirror",
+)
 
 
 TEMPLATES = (
@@ -58,7 +91,10 @@ def test_long_real_recording_matches_its_parts(whisper_server, audio_dir):
     response = whisper_server.stub.Recognize(
         request(clip("en/long_concat_en.flac"), language_code="en")
     )
-    rows = [r.split("\t") for r in (audio_dir / "en/long_concat_en.segments.tsv").read_text().splitlines()[1:]]
+    rows = [
+        r.split("\t")
+        for r in (audio_dir / "en/long_concat_en.segments.tsv").read_text().splitlines()[1:]
+    ]
     scored = [row for row in rows if row[2]]
     scored_end = float(scored[-1][1])
     reference = " ".join(row[2] for row in scored)

@@ -139,7 +139,10 @@ def test_oversized_audio_is_invalid_argument(whisper_model, audio_dir):
     with running("whisper_en", settings, WhisperBackend(settings)) as server:
         assert server.wait_loaded()
         for content, message in [
-            (clip("en/mr_quilter_picovoice_leopard.wav"), "over this service's limit of 100000 bytes"),
+            (
+                clip("en/mr_quilter_picovoice_leopard.wav"),
+                "over this service's limit of 100000 bytes",
+            ),
             (clip("en/platforms_one_and_three_picovoice_cheetah.wav")[:90_000], "truncated"),
             (clip("ar/keywords_hummus_coffee_octopus_toaster.wav")[:99_000], "truncated"),
         ]:
@@ -177,8 +180,11 @@ def test_health_and_reflection(whisper_server):
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
     reflect = reflection_pb2_grpc.ServerReflectionStub(whisper_server.channel)
     ask = reflection_pb2.ServerReflectionRequest(list_services="")
-    services = {s.name for r in reflect.ServerReflectionInfo(iter([ask])) for s in
-                r.list_services_response.service}
+    services = {
+        s.name
+        for r in reflect.ServerReflectionInfo(iter([ask]))
+        for s in r.list_services_response.service
+    }
     assert {"stt.v1.Speech", "grpc.health.v1.Health"} <= services
     assert http_get(whisper_server, "/readyz") == (200, "serving\n")
     assert http_get(whisper_server, "/healthz") == (200, "serving\n")
@@ -186,8 +192,9 @@ def test_health_and_reflection(whisper_server):
 
 def test_metrics_count_what_happened(whisper_server, audio_dir):
     def ok_count():
-        return metric(whisper_server, "stt_requests_total", method="Recognize", code="OK",
-                      language="en")
+        return metric(
+            whisper_server, "stt_requests_total", method="Recognize", code="OK", language="en"
+        )
 
     def bad_count():
         return metric(whisper_server, "stt_requests_total", code="INVALID_ARGUMENT")

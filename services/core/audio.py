@@ -181,7 +181,10 @@ def _check_wav_header(content: bytes) -> None:
         return
     offset = 12
     while offset + 8 <= len(content):
-        chunk_id, size = content[offset : offset + 4], struct.unpack_from("<I", content, offset + 4)[0]
+        chunk_id, size = (
+            content[offset : offset + 4],
+            struct.unpack_from("<I", content, offset + 4)[0],
+        )
         if chunk_id == b"data":
             available = len(content) - offset - 8
             # Writers that stream WAV (espeak-ng, sox, browsers) put 0 or a size near 2 or
@@ -203,7 +206,9 @@ def _check_content(samples: np.ndarray) -> None:
     peak = float(np.abs(samples).max())
     if peak < SILENCE_PEAK:
         level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.0f}"
-        raise InvalidAudio(f"audio is silent (peak level {level} dBFS): there is nothing to recognise")
+        raise InvalidAudio(
+            f"audio is silent (peak level {level} dBFS): there is nothing to recognise"
+        )
 
 
 def _too_long(seconds: float, limits: AudioLimits, at_least: bool = False) -> str:

@@ -49,7 +49,9 @@ def _audio_spec(config: stt_pb2.RecognitionConfig) -> AudioSpec:
     if config.encoding not in _ENCODINGS:
         raise InvalidConfig(f"config.encoding {config.encoding} is not a known AudioEncoding")
     if config.sample_rate_hertz < 0:
-        raise InvalidConfig(f"config.sample_rate_hertz must be >= 0, got {config.sample_rate_hertz}")
+        raise InvalidConfig(
+            f"config.sample_rate_hertz must be >= 0, got {config.sample_rate_hertz}"
+        )
     if config.audio_channel_count < 0:
         raise InvalidConfig(
             f"config.audio_channel_count must be >= 0, got {config.audio_channel_count}"

@@ -102,7 +102,9 @@ def to_grpc_status(error: BaseException, request_id: str) -> grpc.Status:
         code=getattr(code_pb2, error.code.name), message=error.message, details=details
     )
     grpc_status = rpc_status.to_status(status)
-    return _Status(grpc_status.code, grpc_status.details, (*grpc_status.trailing_metadata, *trailers))
+    return _Status(
+        grpc_status.code, grpc_status.details, (*grpc_status.trailing_metadata, *trailers)
+    )
 
 
 class _Status(grpc.Status):

@@ -55,7 +55,9 @@ class Gate:
         started = time.monotonic()
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        limit = self._queue_timeout_s if timeout_s is None else min(timeout_s, self._queue_timeout_s)
+        limit = (
+            self._queue_timeout_s if timeout_s is None else min(timeout_s, self._queue_timeout_s)
+        )
         try:
             await asyncio.wait_for(asyncio.shield(waiter), limit)
         except TimeoutError:

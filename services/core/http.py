@@ -42,6 +42,7 @@ def _handler_class(lifecycle: Lifecycle, metrics: ServiceMetrics):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
+                metrics.sample_gpu_memory()
                 self._send(HTTPStatus.OK, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
                 self._probe(lifecycle.live)

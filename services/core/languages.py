@@ -6,7 +6,7 @@ from services.core.errors import UnsupportedLanguage
 
 
 def primary_subtag(code: str) -> str:
-    """"en-US" -> "en"; "zh_Hant_TW" -> "zh"."""
+    """ "en-US" -> "en"; "zh_Hant_TW" -> "zh"."""
     return code.strip().replace("_", "-").split("-", 1)[0].lower()
 
 

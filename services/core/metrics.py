@@ -6,6 +6,8 @@ counts apart; every series carries the `service` label.
 
 from __future__ import annotations
 
+import sys
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -19,34 +21,51 @@ class ServiceMetrics:
         self.service = service
         r = self.registry
         self.requests = Counter(
-            "stt_requests", "Finished requests.", ["service", "method", "language", "code"],
+            "stt_requests",
+            "Finished requests.",
+            ["service", "method", "language", "code"],
             registry=r,
         )
         self.latency = Histogram(
-            "stt_request_duration_seconds", "Time from request arrival to answer.",
-            ["service", "method"], buckets=LATENCY_BUCKETS, registry=r,
+            "stt_request_duration_seconds",
+            "Time from request arrival to answer.",
+            ["service", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.stage = Histogram(
-            "stt_stage_duration_seconds", "Time spent in each stage of a request.",
-            ["service", "stage"], buckets=STAGE_BUCKETS, registry=r,
+            "stt_stage_duration_seconds",
+            "Time spent in each stage of a request.",
+            ["service", "stage"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
         )
         self.audio_seconds = Counter(
-            "stt_audio_seconds", "Seconds of audio recognised.", ["service", "language"],
+            "stt_audio_seconds",
+            "Seconds of audio recognised.",
+            ["service", "language"],
             registry=r,
         )
         self.real_time_factor = Histogram(
-            "stt_real_time_factor", "Processing time divided by audio duration, per request.",
-            ["service"], buckets=RTF_BUCKETS, registry=r,
+            "stt_real_time_factor",
+            "Processing time divided by audio duration, per request.",
+            ["service"],
+            buckets=RTF_BUCKETS,
+            registry=r,
         )
         self.in_flight = Gauge(
             "stt_inflight_requests", "Inferences running now.", ["service"], registry=r
         )
         self.queued = Gauge(
-            "stt_queued_requests", "Requests waiting for an inference slot.", ["service"],
+            "stt_queued_requests",
+            "Requests waiting for an inference slot.",
+            ["service"],
             registry=r,
         )
         self.rejections = Counter(
-            "stt_rejections", "Requests refused before inference.", ["service", "reason"],
+            "stt_rejections",
+            "Requests refused before inference.",
+            ["service", "reason"],
             registry=r,
         )
         self.cache_hits = Counter("stt_cache_hits", "Result cache hits.", ["service"], registry=r)
@@ -54,21 +73,37 @@ class ServiceMetrics:
             "stt_cache_misses", "Result cache misses.", ["service"], registry=r
         )
         self.model_load_seconds = Gauge(
-            "stt_model_load_seconds", "Time taken to load the model.", ["service", "model"],
+            "stt_model_load_seconds",
+            "Time taken to load the model.",
+            ["service", "model"],
             registry=r,
         )
         self.warmup_seconds = Gauge(
-            "stt_model_warmup_seconds", "Time taken by the warm-up inference.",
-            ["service", "model"], registry=r,
+            "stt_model_warmup_seconds",
+            "Time taken by the warm-up inference.",
+            ["service", "model"],
+            registry=r,
         )
         self.ready = Gauge(
             "stt_ready", "1 when the service accepts requests, else 0.", ["service"], registry=r
         )
         self.gpu_memory = Gauge(
-            "stt_gpu_memory_bytes", "GPU memory held by this process (CUDA only).",
-            ["service", "kind"], registry=r,
+            "stt_gpu_memory_bytes",
+            "GPU memory held by this process (CUDA only).",
+            ["service", "kind"],
+            registry=r,
         )
         self.info = Gauge(
-            "stt_service_info", "Constant 1, labelled with what the service runs.",
-            ["service", "version", "model", "device", "precision"], registry=r,
+            "stt_service_info",
+            "Constant 1, labelled with what the service runs.",
+            ["service", "version", "model", "device", "precision"],
+            registry=r,
         )
+
+    def sample_gpu_memory(self) -> None:
+        """Reads torch's CUDA allocator, when a backend has torch on a GPU (read at scrape)."""
+        torch = sys.modules.get("torch")  # never import torch just to find it absent
+        if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+            return
+        self.gpu_memory.labels(self.service, "allocated").set(torch.cuda.memory_allocated())
+        self.gpu_memory.labels(self.service, "reserved").set(torch.cuda.memory_reserved())

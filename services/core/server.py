@@ -13,11 +13,11 @@ import signal
 import time
 
 import grpc
-import services
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
+import services
 from services.core.audio import AudioLimits
 from services.core.backend import Backend
 from services.core.cache import ResultCache
@@ -77,7 +77,9 @@ class SpeechServer:
     async def start(self) -> None:
         """Starts answering at once (NOT_SERVING), then loads and warms the model behind it."""
         self._grpc = self._grpc_server()
-        self.grpc_port = self._grpc.add_insecure_port(f"{self.settings.host}:{self.settings.grpc_port}")
+        self.grpc_port = self._grpc.add_insecure_port(
+            f"{self.settings.host}:{self.settings.grpc_port}"
+        )
         await self.lifecycle.set(State.STARTING)
         await self._grpc.start()
         self.probes.start()
@@ -149,8 +151,13 @@ class SpeechServer:
         await self.lifecycle.set(State.SERVING)
         log.info(
             "ready",
-            extra={"model": info.model, "device": info.device, "precision": info.precision,
-                   "load_s": round(loaded - started, 3), "warmup_s": round(warm - loaded, 3)},
+            extra={
+                "model": info.model,
+                "device": info.device,
+                "precision": info.precision,
+                "load_s": round(loaded - started, 3),
+                "warmup_s": round(warm - loaded, 3),
+            },
         )
 
 

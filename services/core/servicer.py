@@ -88,7 +88,9 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
                     self._metrics.rejections.labels(self._service, "overloaded").inc()
                 elif error.code is grpc.StatusCode.UNAVAILABLE:
                     self._metrics.rejections.labels(self._service, "not_ready").inc()
-                log.info("request refused", extra={"code": error.code.name, "reason": error.message})
+                log.info(
+                    "request refused", extra={"code": error.code.name, "reason": error.message}
+                )
                 await context.abort_with_status(to_grpc_status(error, scope.request_id))
             except asyncio.CancelledError:
                 scope.code = _abandoned_code(context)

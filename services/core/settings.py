@@ -36,7 +36,10 @@ class ServiceSettings(BaseSettings):
         0, ge=0, description="Threads per inference on CPU; 0 lets the runtime decide."
     )
     gpu_memory_fraction: float = Field(
-        0.9, gt=0, le=1, description="Share of GPU memory this process may take (torch)."
+        0.9,
+        gt=0,
+        le=1,
+        description="Share of GPU memory a torch backend may take (CTranslate2 has no such cap).",
     )
     cache_size: int = Field(256, ge=0, description="Results kept in the LRU cache; 0 disables.")
     max_audio_bytes: int = Field(
@@ -47,9 +50,7 @@ class ServiceSettings(BaseSettings):
     )
     vad_enabled: bool = Field(True, description="Default for the per-request VAD switch.")
     vad_threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability.")
-    vad_min_silence_ms: int = Field(
-        500, ge=0, description="Pause length that ends a speech span."
-    )
+    vad_min_silence_ms: int = Field(500, ge=0, description="Pause length that ends a speech span.")
     vad_speech_pad_ms: int = Field(200, ge=0, description="Audio kept on each side of speech.")
     max_chunk_seconds: float = Field(
         30.0, gt=1, description="Longest piece of speech sent to the model in one call."

@@ -1,0 +1,43 @@
+"""Writes docs/configuration.md from the services' settings classes (names, defaults, meaning).
+
+`make docs` runs it; a test fails when the committed page differs from what this makes.
+"""
+
+import sys
+from pathlib import Path
+
+from services import registry
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER = """# Configuration
+
+Every setting of a service is read from the environment, `<PREFIX><NAME>` in upper case
+(for example `WHISPER_EN_MAX_CONCURRENCY=8`); the flags of `stt serve` override the
+environment. This page is generated from the settings classes by `make docs`.
+"""
+
+
+def render() -> str:
+    parts = [HEADER]
+    for name in sorted(registry.SERVICES):
+        settings = registry.load(name).Settings
+        prefix = settings.model_config.get("env_prefix", "")
+        parts.append(f"\n## {name}\n\n| variable | default | meaning |\n|---|---|---|")
+        for field_name, field in settings.model_fields.items():
+            default = field.default_factory() if field.default_factory else field.default
+            shown = _show(default)
+            parts.append(f"| `{prefix}{field_name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(parts) + "\n"
+
+
+def _show(value: object) -> str:
+    if isinstance(value, list):
+        return "(empty)" if not value else "`" + ",".join(map(str, value)) + "`"
+    if isinstance(value, Path):
+        return f"`{str(value).replace(str(Path.home()), '~')}`"
+    return f"`{value}`"
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "configuration.md"
+    out.write_text(render(), encoding="utf-8")
