@@ -10,6 +10,8 @@ import re
 import shutil
 import subprocess
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import av
 import grpc
 import jiwer
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
 from services.core.backend import Backend
@@ -144,3 +147,23 @@ def encode(samples: np.ndarray, rate: int, container: str, codec: str) -> bytes:
 def tone(seconds: float, rate: int = 16_000, freq: float = 440.0) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def http_get(server, path: str) -> tuple[int, str]:
+    """Status and body of GET `path` on a server's HTTP port (`server.http` is its base URL)."""
+    try:
+        with urllib.request.urlopen(server.http + path, timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def metric(server, name: str, **labels) -> float:
+    """Sum of the samples of `name` whose labels include `labels`, read from /metrics."""
+    _, body = http_get(server, "/metrics")
+    total = 0.0
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                total += sample.value
+    return total

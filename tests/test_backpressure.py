@@ -10,8 +10,7 @@ from grpc_status import rpc_status
 
 from services.whisper_en.backend import WhisperBackend
 from tests.conftest import whisper_settings
-from tests.support import clip, request, running, transcript
-from tests.test_whisper_en import metric
+from tests.support import clip, metric, request, running, transcript
 
 PARALLEL_CALLS = 8
 

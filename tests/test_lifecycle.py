@@ -1,11 +1,13 @@
 """Health follows the lifecycle: NOT_SERVING until warm, SERVING, NOT_SERVING while draining."""
 
+import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -14,8 +16,7 @@ from stt.v1 import stt_pb2, stt_pb2_grpc
 
 from services.whisper_en.backend import WhisperBackend
 from tests.conftest import SPANS, whisper_settings
-from tests.support import clip, request, running, transcript
-from tests.test_whisper_en import http_get
+from tests.support import clip, http_get, metric, request, running, transcript
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -103,7 +104,9 @@ def test_sigterm_drains_then_exits_zero(whisper_model, audio_dir):
         "--http-port",
         str(http_port),
     ]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    # A grace period far longer than the in-flight request, however slow this machine is.
+    env = {**os.environ, "WHISPER_EN_DRAIN_GRACE_S": "300"}
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
     try:
         channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
         deadline = time.monotonic() + 120
@@ -119,7 +122,10 @@ def test_sigterm_drains_then_exits_zero(whisper_model, audio_dir):
         in_flight = stub.Recognize.future(
             request(clip("en/long_concat_en.flac"), language_code="en")
         )
-        time.sleep(1.0)
+        probes = SimpleNamespace(http=f"http://127.0.0.1:{http_port}")
+        while metric(probes, "stt_inflight_requests") < 1:
+            assert time.monotonic() < deadline, "the request never started"
+            time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         assert check(channel) == NOT_SERVING
@@ -127,7 +133,7 @@ def test_sigterm_drains_then_exits_zero(whisper_model, audio_dir):
             stub.Recognize(request(clip("en/jfk.flac")), timeout=5)
         assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
         assert "shutting down" in refused.value.details()
-        finished = in_flight.result(timeout=60)
+        finished = in_flight.result(timeout=300)
         assert "fellow Americans" in transcript(finished)
         assert process.wait(30) == 0
         channel.close()

@@ -1,8 +1,5 @@
 """whisper_en end to end: the real Whisper base model over gRPC on loopback, real speech."""
 
-import json
-import urllib.request
-
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -11,7 +8,18 @@ from stt.v1 import stt_pb2
 
 from services.whisper_en.backend import WhisperBackend
 from tests.conftest import whisper_settings
-from tests.support import clip, encode, manifest, request, running, tone, transcript, wer
+from tests.support import (
+    clip,
+    encode,
+    http_get,
+    manifest,
+    metric,
+    request,
+    running,
+    tone,
+    transcript,
+    wer,
+)
 
 # Whisper base on clean read speech: LibriSpeech test-clean WER is about 5% for this model.
 # Per clip we allow 0.30, because a short clip has 8-20 words and one digit written as a
@@ -212,30 +220,3 @@ def test_metrics_count_what_happened(whisper_server, audio_dir):
     assert metric(whisper_server, "stt_real_time_factor_count") >= 1
     assert metric(whisper_server, "stt_stage_duration_seconds_count", stage="inference") >= 1
     assert metric(whisper_server, "stt_inflight_requests") == 0
-
-
-def http_get(server, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(server.http + path, timeout=5) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-def metric(server, name: str, **labels) -> float:
-    """Sum of the samples of `name` whose labels include `labels`, read from /metrics."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    _, body = http_get(server, "/metrics")
-    total = 0.0
-    for family in text_string_to_metric_families(body):
-        for sample in family.samples:
-            if sample.name == name and labels.items() <= sample.labels.items():
-                total += sample.value
-    return total
-
-
-def as_json(message) -> dict:
-    from google.protobuf import json_format
-
-    return json.loads(json_format.MessageToJson(message))
