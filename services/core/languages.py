@@ -21,3 +21,12 @@ def resolve(code: str, served: tuple[str, ...], service: str) -> str | None:
             f"language_code {code!r} is not served by {service}; it serves: {shown}"
         )
     return language
+
+
+def metric_label(code: str) -> str:
+    """A bounded label for metrics: "detect" for none, the primary subtag when it looks like
+    one (2-3 letters), else "invalid", so clients cannot mint label values at will."""
+    if not code.strip():
+        return "detect"
+    language = primary_subtag(code)
+    return language if language.isalpha() and 2 <= len(language) <= 3 else "invalid"

@@ -20,7 +20,7 @@ from opentelemetry import trace
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
 import services
-from services.core import convert, tracing
+from services.core import convert, languages, tracing
 from services.core.backend import Backend, Cancellation
 from services.core.errors import SttError, Unimplemented, to_grpc_status
 from services.core.gate import Gate
@@ -61,33 +61,39 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         self._executor = ThreadPoolExecutor(settings.max_concurrency, "inference")
 
     async def Recognize(self, request, context):
-        started = time.perf_counter()
-        language = request.config.language_code or "detect"
-        with self._request_scope("Recognize", context) as scope:
+        return await self._handle(
+            "Recognize",
+            request.config.language_code,
+            context,
+            lambda scope: self._recognize(request, context, scope),
+        )
+
+    async def _recognize(self, request, context, scope: _Scope) -> stt_pb2.RecognizeResponse:
+        self._lifecycle.require_ready()
+        info = self._backend.info
+        job = convert.to_job(request, info.languages, self._service, self._settings.vad_enabled)
+        recognition = self._recognizer.cached(job) or await self._infer(job, context)
+        response = convert.to_response(
+            recognition,
+            request.config,
+            request_id=scope.request_id,
+            model=info.model,
+            service=self._service,
+            processing_s=scope.elapsed_s(),
+        )
+        scope.language = response.language_code or scope.language
+        self._observe_success(recognition, scope.elapsed_s())
+        context.set_trailing_metadata((("x-request-id", scope.request_id),))
+        return response
+
+    async def _handle(self, method: str, language: str, context, work):
+        """Runs `work(scope)` as one request: span, ids, error mapping, metrics, access log."""
+        with self._request_scope(method, language, context) as scope:
             try:
-                self._lifecycle.require_ready()
-                job = convert.to_job(
-                    request, self._backend.info.languages, self._service, self._settings.vad_enabled
-                )
-                recognition = self._recognizer.cached(job) or await self._infer(job, context)
-                response = convert.to_response(
-                    recognition,
-                    request.config,
-                    request_id=scope.request_id,
-                    model=self._backend.info.model,
-                    service=self._service,
-                    processing_s=time.perf_counter() - started,
-                )
-                language = response.language_code or language
-                self._observe_success(recognition, time.perf_counter() - started)
-                context.set_trailing_metadata((("x-request-id", scope.request_id),))
-                return response
+                return await work(scope)
             except SttError as error:
                 scope.code = error.code
-                if error.code is grpc.StatusCode.RESOURCE_EXHAUSTED:
-                    self._metrics.rejections.labels(self._service, "overloaded").inc()
-                elif error.code is grpc.StatusCode.UNAVAILABLE:
-                    self._metrics.rejections.labels(self._service, "not_ready").inc()
+                self._count_rejection(error)
                 log.info(
                     "request refused", extra={"code": error.code.name, "reason": error.message}
                 )
@@ -100,21 +106,38 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
                 log.exception("request failed")
                 await context.abort_with_status(to_grpc_status(error, scope.request_id))
             finally:
-                self._metrics.requests.labels(
-                    self._service, "Recognize", language, scope.code.name
-                ).inc()
-                self._metrics.latency.labels(self._service, "Recognize").observe(
-                    time.perf_counter() - started
-                )
+                self._observe_request(method, scope)
+
+    def _count_rejection(self, error: SttError) -> None:
+        reasons = {
+            grpc.StatusCode.RESOURCE_EXHAUSTED: "overloaded",
+            grpc.StatusCode.UNAVAILABLE: "not_ready",
+        }
+        if error.code in reasons:
+            self._metrics.rejections.labels(self._service, reasons[error.code]).inc()
+
+    def _observe_request(self, method: str, scope: _Scope) -> None:
+        elapsed = scope.elapsed_s()
+        self._metrics.requests.labels(self._service, method, scope.language, scope.code.name).inc()
+        self._metrics.latency.labels(self._service, method).observe(elapsed)
+        log.info(
+            "request finished",
+            extra={
+                "method": method,
+                "code": scope.code.name,
+                "language": scope.language,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
+        )
 
     async def StreamingRecognize(self, request_iterator, context):
-        with self._request_scope("StreamingRecognize", context) as scope:
-            scope.code = grpc.StatusCode.UNIMPLEMENTED
-            error = Unimplemented(
+        async def refuse(scope: _Scope) -> None:
+            raise Unimplemented(
                 f"{self._service} does not implement StreamingRecognize yet; "
                 "send the whole clip with Recognize"
             )
-            await context.abort_with_status(to_grpc_status(error, scope.request_id))
+
+        await self._handle("StreamingRecognize", "", context, refuse)
 
     async def GetServiceInfo(self, request, context):
         info = self._backend_info()
@@ -190,7 +213,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         }
 
     @contextlib.contextmanager
-    def _request_scope(self, method: str, context) -> Iterator[_Scope]:
+    def _request_scope(self, method: str, language: str, context) -> Iterator[_Scope]:
         metadata = context.invocation_metadata() or ()
         sent_id = next((v for k, v in metadata if k == "x-request-id"), "")
         request_id = sent_id if _REQUEST_ID.match(sent_id or "") else uuid.uuid4().hex
@@ -204,7 +227,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
                 request_id_var.set(request_id),
                 trace_id_var.set(tracing.trace_id_hex(span)),
             )
-            scope = _Scope(request_id)
+            scope = _Scope(request_id, languages.metric_label(language))
             try:
                 yield scope
             finally:
@@ -214,9 +237,16 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
 
 
 class _Scope:
-    def __init__(self, request_id: str):
+    """One request as the servicer tracks it."""
+
+    def __init__(self, request_id: str, language: str):
         self.request_id = request_id
+        self.language = language  # as asked; the language used, once known
         self.code = grpc.StatusCode.OK
+        self._started = time.perf_counter()
+
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self._started
 
 
 def _abandoned_code(context) -> grpc.StatusCode:
