@@ -72,7 +72,9 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         self._lifecycle.require_ready()
         info = self._backend.info
         job = convert.to_job(request, info.languages, self._service, self._settings.vad_enabled)
-        recognition = self._recognizer.cached(job) or await self._infer(job, context)
+        # Hashing megabytes of audio would stall the event loop: do it on a thread.
+        cached = await asyncio.to_thread(self._recognizer.cached, job)
+        recognition = cached or await self._infer(job, context)
         response = convert.to_response(
             recognition,
             request.config,
