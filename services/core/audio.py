@@ -91,7 +91,7 @@ def _decode_raw(content: bytes, spec: AudioSpec, limits: AudioLimits) -> Decoded
     if spec.encoding == "linear16":
         pcm = np.frombuffer(content, dtype="<i2").astype(np.float32) / 32768.0
     else:
-        pcm = _mulaw_to_float(np.frombuffer(content, dtype=np.uint8))
+        pcm = mulaw_to_float(np.frombuffer(content, dtype=np.uint8))
     mono = pcm.reshape(frames, channels).mean(axis=1, dtype=np.float32)
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     frame = av.AudioFrame.from_ndarray(mono[np.newaxis, :], format="flt", layout="mono")
@@ -100,7 +100,7 @@ def _decode_raw(content: bytes, spec: AudioSpec, limits: AudioLimits) -> Decoded
     return DecodedAudio(samples, rate, channels, spec.encoding)
 
 
-def _mulaw_to_float(codes: np.ndarray) -> np.ndarray:
+def mulaw_to_float(codes: np.ndarray) -> np.ndarray:
     """G.711 mu-law expansion."""
     inverted = ~codes
     sign = np.where(inverted & 0x80, -1.0, 1.0)

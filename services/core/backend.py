@@ -27,6 +27,9 @@ class DecodeOptions:
     temperature: float | None = None
     initial_prompt: str = ""
     word_timestamps: bool = False
+    # Text the transcript must start with (streaming: words already shown as stable).
+    # Backends that decode frame by frame (CTC) ignore it.
+    prefix: str = ""
 
 
 @dataclass(frozen=True)

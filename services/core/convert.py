@@ -8,6 +8,7 @@ from google.protobuf import duration_pb2
 from stt.v1 import stt_pb2
 
 from services.core import languages
+from services.core import streaming as streaming_events
 from services.core.audio import AudioSpec
 from services.core.backend import DecodeOptions, Segment
 from services.core.errors import InvalidAudio, InvalidConfig
@@ -135,3 +136,72 @@ def _result(
         result_end_offset=duration(segment.end),
         language_code=language,
     )
+
+
+def to_stream_setup(
+    first: stt_pb2.StreamingRecognizeRequest, served: tuple[str, ...], service: str
+) -> tuple[stt_pb2.StreamingRecognitionConfig, AudioSpec, DecodeOptions]:
+    """Reads the stream's first message, which must carry its configuration."""
+    if first is None or first.WhichOneof("streaming_request") != "streaming_config":
+        raise InvalidConfig(
+            "the first message of a stream must carry streaming_config; audio_content follows"
+        )
+    streaming = first.streaming_config
+    config = streaming.config
+    return streaming, _audio_spec(config), _decode_options(config, served, service)
+
+
+Response = stt_pb2.StreamingRecognizeResponse
+
+
+def event_response(event, streaming: stt_pb2.StreamingRecognitionConfig) -> Response | None:
+    """The response for a stream event, or None when the client did not ask for it."""
+    if isinstance(event, streaming_events.Final):
+        return _final_response(event, streaming.config)
+    if isinstance(event, streaming_events.Interim):
+        result = stt_pb2.StreamingRecognitionResult(
+            alternatives=[stt_pb2.SpeechRecognitionAlternative(transcript=event.text)],
+            is_final=False,
+            stability=event.stability,
+            result_start_offset=duration(event.start_s),
+            result_end_offset=duration(event.end_s),
+            language_code=event.language,
+        )
+        return Response(results=[result])
+    if isinstance(event, streaming_events.EndOfSingleUtterance):
+        return Response(speech_event_type=Response.END_OF_SINGLE_UTTERANCE)
+    if not streaming.enable_voice_activity_events:
+        return None
+    if isinstance(event, streaming_events.SpeechBegan):
+        kind = Response.SPEECH_ACTIVITY_BEGIN
+    else:
+        kind = Response.SPEECH_ACTIVITY_END
+    return Response(speech_event_type=kind, speech_event_offset=duration(event.offset_s))
+
+
+def _final_response(event, config: stt_pb2.RecognitionConfig) -> Response | None:
+    segments = event.segments
+    text = " ".join(s.text.strip() for s in segments).strip()
+    if not text:
+        return None  # the VAD heard something the model did not take for speech
+    merged = Segment(
+        text,
+        segments[0].start,
+        segments[-1].end,
+        _mean_confidence(segments),
+        tuple(w for s in segments for w in s.words),
+    )
+    best = _result(merged, event.language, config).alternatives[0]
+    result = stt_pb2.StreamingRecognitionResult(
+        alternatives=[best],
+        is_final=True,
+        result_start_offset=duration(event.start_s),
+        result_end_offset=duration(event.end_s),
+        language_code=event.language,
+    )
+    return Response(results=[result])
+
+
+def _mean_confidence(segments) -> float:
+    weights = [max(s.end - s.start, 1e-3) for s in segments]
+    return sum(s.confidence * w for s, w in zip(segments, weights, strict=True)) / sum(weights)

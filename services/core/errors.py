@@ -45,6 +45,13 @@ class UnsupportedLanguage(InvalidArgument):
     reason = "UNSUPPORTED_LANGUAGE"
 
 
+class OutOfRange(SttError):
+    """A stream went past one of its bounds (duration, buffered audio)."""
+
+    code = grpc.StatusCode.OUT_OF_RANGE
+    reason = "OUT_OF_RANGE"
+
+
 class Overloaded(SttError):
     """Every inference slot and every queue place is taken: retry after `retry_after_s`."""
 

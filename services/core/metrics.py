@@ -84,6 +84,26 @@ class ServiceMetrics:
             ["service", "model"],
             registry=r,
         )
+        self.active_streams = Gauge(
+            "stt_active_streams", "StreamingRecognize calls open now.", ["service"], registry=r
+        )
+        self.stream_duration = Histogram(
+            "stt_stream_duration_seconds",
+            "Wall time a stream stayed open.",
+            ["service"],
+            buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+            registry=r,
+        )
+        self.final_latency = Histogram(
+            "stt_stream_final_latency_seconds",
+            "Time from the arrival of the end of speech to its final result.",
+            ["service"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.interim_results = Counter(
+            "stt_stream_interim_results", "Interim results sent.", ["service"], registry=r
+        )
         self.ready = Gauge(
             "stt_ready", "1 when the service accepts requests, else 0.", ["service"], registry=r
         )

@@ -22,13 +22,16 @@ from stt.v1 import stt_pb2, stt_pb2_grpc
 import services
 from services.core import convert, languages, tracing
 from services.core.backend import Backend, Cancellation
-from services.core.errors import SttError, Unimplemented, to_grpc_status
+from services.core.endpointer import EndpointSettings
+from services.core.errors import InvalidConfig, SttError, to_grpc_status
 from services.core.gate import Gate
 from services.core.health import Lifecycle, State
 from services.core.logs import request_id_var, trace_id_var
 from services.core.metrics import ServiceMetrics
 from services.core.recognizer import Recognition, RecognitionJob, Recognizer
 from services.core.settings import ServiceSettings
+from services.core.stream_audio import stream_decoder
+from services.core.streaming import Final, StreamSession, StreamSettings
 
 log = logging.getLogger("stt.servicer")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -59,6 +62,16 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         self._lifecycle = lifecycle
         self._metrics = metrics
         self._executor = ThreadPoolExecutor(settings.max_concurrency, "inference")
+        self._stream_settings = StreamSettings(
+            EndpointSettings(
+                threshold=settings.vad_threshold,
+                end_silence_ms=settings.stream_endpoint_silence_ms,
+                pad_ms=settings.vad_speech_pad_ms,
+            ),
+            interim_interval_s=settings.stream_interim_interval_s,
+            max_utterance_s=min(settings.stream_max_utterance_s, backend.max_chunk_seconds),
+            max_stream_s=settings.stream_max_seconds,
+        )
 
     async def Recognize(self, request, context):
         return await self._handle(
@@ -133,13 +146,67 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         )
 
     async def StreamingRecognize(self, request_iterator, context):
-        async def refuse(scope: _Scope) -> None:
-            raise Unimplemented(
-                f"{self._service} does not implement StreamingRecognize yet; "
-                "send the whole clip with Recognize"
-            )
+        await self._handle(
+            "StreamingRecognize",
+            "",
+            context,
+            lambda scope: self._stream(aiter(request_iterator), context, scope),
+        )
 
-        await self._handle("StreamingRecognize", "", context, refuse)
+    async def _stream(self, requests, context, scope: _Scope) -> None:
+        self._lifecycle.require_ready()
+        streaming, spec, options = convert.to_stream_setup(
+            await anext(requests, None), self._backend.info.languages, self._service
+        )
+        scope.language = languages.metric_label(options.language or "")
+        decoder = stream_decoder(spec, self._settings.stream_max_buffer_bytes)
+        events: asyncio.Queue = asyncio.Queue()
+        session = StreamSession(
+            lambda audio, opts: self._in_slot(context, self._backend.transcribe, audio, opts),
+            options,
+            self._stream_settings,
+            events.put_nowait,
+            interim_results=streaming.interim_results,
+            single_utterance=streaming.single_utterance,
+        )
+        writer = asyncio.create_task(self._send_events(events, streaming, context, scope))
+        self._metrics.active_streams.labels(self._service).inc()
+        try:
+            await self._feed(requests, decoder, session)
+            events.put_nowait(None)
+            await writer  # every event out before the call ends
+        finally:
+            # On failure or cancellation the client may never read again: stop writing.
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+            await session.cancel()
+            decoder.abandon()
+            self._metrics.active_streams.labels(self._service).dec()
+            self._metrics.stream_duration.labels(self._service).observe(scope.elapsed_s())
+
+    async def _feed(self, requests, decoder, session: StreamSession) -> None:
+        """Audio messages into the session until the client half-closes or the utterance
+        of a single-utterance stream ends."""
+        async for message in requests:
+            if message.WhichOneof("streaming_request") != "audio_content":
+                raise InvalidConfig("streaming_config may only be sent once, in the first message")
+            await session.push(decoder.feed(message.audio_content))
+            if session.closed:
+                return
+        await session.push(decoder.close())
+        await session.finish()
+
+    async def _send_events(self, events: asyncio.Queue, streaming, context, scope) -> None:
+        while (event := await events.get()) is not None:
+            response = convert.event_response(event, streaming)
+            if isinstance(event, Final) and event.latency_s is not None:
+                self._metrics.final_latency.labels(self._service).observe(event.latency_s)
+            if response is None:
+                continue
+            if response.results and not response.results[0].is_final:
+                self._metrics.interim_results.labels(self._service).inc()
+            response.request_id = scope.request_id
+            await context.write(response)
 
     async def GetServiceInfo(self, request, context):
         info = self._backend_info()
@@ -156,13 +223,18 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
             state=_STATES[self._lifecycle.state],
             max_audio_seconds=self._settings.max_audio_seconds,
             max_audio_bytes=self._settings.max_audio_bytes,
-            streaming_supported=False,
+            streaming_supported=True,
+            max_stream_seconds=self._settings.stream_max_seconds,
         )
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _infer(self, job: RecognitionJob, context) -> Recognition:
+        return await self._in_slot(context, self._recognizer.run, job)
+
+    async def _in_slot(self, context, work, *args):
+        """Runs `work(*args, cancellation)` on a worker thread while holding a gate slot."""
         remaining = context.time_remaining()
         await self._gate.acquire(remaining)
         self._update_gauges()
@@ -171,7 +243,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         held_since = time.monotonic()
         run = contextvars.copy_context().run  # the worker logs and traces as this request
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, run, self._recognizer.run, job, cancellation)
+        future = loop.run_in_executor(self._executor, run, work, *args, cancellation)
 
         def free_slot(_future) -> None:
             # Runs when the worker has really stopped, not when the client gave up.

@@ -55,6 +55,23 @@ class ServiceSettings(BaseSettings):
     max_chunk_seconds: float = Field(
         30.0, gt=1, description="Longest piece of speech sent to the model in one call."
     )
+    stream_endpoint_silence_ms: int = Field(
+        300, ge=64, description="Streaming: pause that ends an utterance and gives its final."
+    )
+    stream_interim_interval_s: float = Field(
+        0.5, gt=0, description="Streaming: new audio between two interim decodes."
+    )
+    stream_max_utterance_s: float = Field(
+        30.0, gt=1, description="Streaming: an utterance this long gets a forced final."
+    )
+    stream_max_seconds: float = Field(
+        3600.0, gt=0, description="Streaming: longest stream; past it OUT_OF_RANGE."
+    )
+    stream_max_buffer_bytes: int = Field(
+        4 * 1024 * 1024,
+        gt=0,
+        description="Streaming: compressed audio waiting to be decoded; past it OUT_OF_RANGE.",
+    )
     drain_grace_s: float = Field(
         20.0, ge=0, description="On SIGTERM: time given to in-flight requests before exit."
     )

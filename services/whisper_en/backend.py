@@ -82,6 +82,7 @@ class WhisperBackend(Backend):
             beam_size=options.beam_size or self._settings.beam_size,
             temperature=TEMPERATURES if options.temperature is None else options.temperature,
             initial_prompt=options.initial_prompt or None,
+            prefix=options.prefix or None,
             word_timestamps=options.word_timestamps,
             condition_on_previous_text=self._settings.condition_on_previous_text,
             vad_filter=False,  # the core already cut the audio at pauses

@@ -139,14 +139,16 @@ class StreamingRecognizeRequest(_message.Message):
     def __init__(self, streaming_config: _Optional[_Union[StreamingRecognitionConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ...) -> None: ...
 
 class StreamingRecognitionConfig(_message.Message):
-    __slots__ = ("config", "single_utterance", "interim_results")
+    __slots__ = ("config", "single_utterance", "interim_results", "enable_voice_activity_events")
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     SINGLE_UTTERANCE_FIELD_NUMBER: _ClassVar[int]
     INTERIM_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_VOICE_ACTIVITY_EVENTS_FIELD_NUMBER: _ClassVar[int]
     config: RecognitionConfig
     single_utterance: bool
     interim_results: bool
-    def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., single_utterance: _Optional[bool] = ..., interim_results: _Optional[bool] = ...) -> None: ...
+    enable_voice_activity_events: bool
+    def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., single_utterance: _Optional[bool] = ..., interim_results: _Optional[bool] = ..., enable_voice_activity_events: _Optional[bool] = ...) -> None: ...
 
 class StreamingRecognizeResponse(_message.Message):
     __slots__ = ("results", "speech_event_type", "speech_event_offset", "request_id")
@@ -193,7 +195,7 @@ class GetServiceInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServiceInfo(_message.Message):
-    __slots__ = ("service", "version", "language_codes", "model", "device", "precision", "max_concurrency", "max_queue", "ready", "state", "max_audio_seconds", "max_audio_bytes", "streaming_supported")
+    __slots__ = ("service", "version", "language_codes", "model", "device", "precision", "max_concurrency", "max_queue", "ready", "state", "max_audio_seconds", "max_audio_bytes", "streaming_supported", "max_stream_seconds")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[ServiceInfo.State]
@@ -217,6 +219,7 @@ class ServiceInfo(_message.Message):
     MAX_AUDIO_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MAX_AUDIO_BYTES_FIELD_NUMBER: _ClassVar[int]
     STREAMING_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAM_SECONDS_FIELD_NUMBER: _ClassVar[int]
     service: str
     version: str
     language_codes: _containers.RepeatedScalarFieldContainer[str]
@@ -230,4 +233,5 @@ class ServiceInfo(_message.Message):
     max_audio_seconds: float
     max_audio_bytes: int
     streaming_supported: bool
-    def __init__(self, service: _Optional[str] = ..., version: _Optional[str] = ..., language_codes: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., device: _Optional[str] = ..., precision: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., max_queue: _Optional[int] = ..., ready: _Optional[bool] = ..., state: _Optional[_Union[ServiceInfo.State, str]] = ..., max_audio_seconds: _Optional[float] = ..., max_audio_bytes: _Optional[int] = ..., streaming_supported: _Optional[bool] = ...) -> None: ...
+    max_stream_seconds: float
+    def __init__(self, service: _Optional[str] = ..., version: _Optional[str] = ..., language_codes: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., device: _Optional[str] = ..., precision: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., max_queue: _Optional[int] = ..., ready: _Optional[bool] = ..., state: _Optional[_Union[ServiceInfo.State, str]] = ..., max_audio_seconds: _Optional[float] = ..., max_audio_bytes: _Optional[int] = ..., streaming_supported: _Optional[bool] = ..., max_stream_seconds: _Optional[float] = ...) -> None: ...

@@ -1,0 +1,260 @@
+"""One recognition stream: endpointing, interim and final decodes, and their events.
+
+Audio samples go in through `push`; events come out through the `emit` callback. Decodes run
+as background tasks through `decode` (which holds an inference slot only while it runs), at
+most one at a time per stream, so a stream never holds a slot while it waits for audio.
+
+When a pause starts, the final decode of the utterance starts at once, speculatively: by the
+time the pause is long enough to end the utterance, the final is usually ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from services.core.backend import SAMPLE_RATE, DecodeOptions, Segment, Transcript
+from services.core.endpointer import Endpointer, EndpointSettings, SpeechStarted
+from services.core.errors import OutOfRange
+from services.core.stabilizer import LocalAgreement
+from services.core.vad import StreamingVad
+
+Decode = Callable[[np.ndarray, DecodeOptions], Awaitable[Transcript]]
+CONTEXT_WORDS = 40
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    endpoint: EndpointSettings
+    interim_interval_s: float = 0.5
+    speculate_after_ms: int = 96
+    max_utterance_s: float = 30.0
+    max_stream_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class SpeechBegan:
+    offset_s: float
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    offset_s: float
+
+
+@dataclass(frozen=True)
+class Interim:
+    text: str
+    stability: float
+    start_s: float
+    end_s: float
+    language: str
+
+
+@dataclass(frozen=True)
+class Final:
+    segments: tuple[Segment, ...]  # offsets from the start of the stream
+    start_s: float
+    end_s: float
+    language: str
+    latency_s: float | None  # from the end of speech arriving to this result
+
+
+@dataclass(frozen=True)
+class EndOfSingleUtterance:
+    pass
+
+
+Event = SpeechBegan | SpeechEnded | Interim | Final | EndOfSingleUtterance
+
+
+@dataclass
+class _Job:
+    task: asyncio.Task
+    start: int
+    end: int
+    final: bool
+
+
+class StreamSession:
+    def __init__(
+        self,
+        decode: Decode,
+        options: DecodeOptions,
+        settings: StreamSettings,
+        emit: Callable[[Event], None],
+        interim_results: bool,
+        single_utterance: bool,
+    ):
+        self._decode, self._options, self._s, self._emit = decode, options, settings, emit
+        self._interim_results, self._single = interim_results, single_utterance
+        self._vad = StreamingVad()
+        self._endpointer = Endpointer(settings.endpoint)
+        self._agreement = LocalAgreement()
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._audio_start = 0  # absolute index of self._audio[0]
+        self._received = 0
+        self._arrivals: list[tuple[int, float]] = []  # (samples received, wall time)
+        self._utterance: int | None = None  # absolute start of the current utterance
+        self._last_interim = 0
+        self._job: _Job | None = None
+        self._candidate: tuple[int, Transcript] | None = None  # a finished final decode
+        self._history: list[str] = []  # words of the finals so far
+        self.closed = False  # after the single utterance ended
+
+    async def push(self, samples: np.ndarray) -> None:
+        if self.closed or samples.size == 0:
+            return
+        self._received += len(samples)
+        if self._received > self._s.max_stream_s * SAMPLE_RATE:
+            raise OutOfRange(f"the stream is over its limit of {self._s.max_stream_s:.0f} s")
+        self._arrivals.append((self._received, time.monotonic()))
+        self._audio = np.concatenate([self._audio, samples])
+        for event in self._endpointer.update(self._vad.push(samples)):
+            if isinstance(event, SpeechStarted):
+                self._begin(event.start)
+            else:
+                await self._finalise(event.end)
+            if self.closed:
+                return
+        await self._collect()
+        await self._schedule()
+        self._trim()
+
+    async def finish(self) -> None:
+        """Half-close: the utterance in progress ends where its speech ends."""
+        if self._utterance is not None and not self.closed:
+            await self._finalise(self._endpointer.padded_end(self._received))
+        await self.cancel()
+
+    async def cancel(self) -> None:
+        if self._job:
+            self._job.task.cancel()
+            await asyncio.gather(self._job.task, return_exceptions=True)
+            self._job = None
+
+    def _begin(self, start: int) -> None:
+        self._utterance = max(start, self._audio_start)
+        self._last_interim = self._utterance
+        self._agreement.reset()
+        self._candidate = None
+        self._emit(SpeechBegan(self._utterance / SAMPLE_RATE))
+
+    async def _schedule(self) -> None:
+        """Starts the next decode this stream needs, if none is running."""
+        if self._utterance is None or self._job is not None:
+            return
+        now = self._received
+        if now - self._utterance >= self._s.max_utterance_s * SAMPLE_RATE:
+            await self._finalise(now)  # forced final; the speech goes on in a new utterance
+            self._begin(now)
+            return
+        pause_ms = self._endpointer.pause * 1000 / SAMPLE_RATE
+        if pause_ms >= self._s.speculate_after_ms:
+            if not self._covers_speech(self._candidate):
+                self._start(self._utterance, self._endpointer.padded_end(now), final=True)
+        elif self._interim_results and now - self._last_interim >= self._interval:
+            self._last_interim = now
+            self._start(self._utterance, now, final=False)
+
+    @property
+    def _interval(self) -> int:
+        return int(self._s.interim_interval_s * SAMPLE_RATE)
+
+    def _start(self, start: int, end: int, final: bool) -> None:
+        audio = self._audio[start - self._audio_start : end - self._audio_start]
+        # The words of earlier utterances give the model context a short one lacks.
+        prompt = self._options.initial_prompt or " ".join(self._history[-CONTEXT_WORDS:])
+        options = replace(self._options, prefix=self._agreement.prefix, initial_prompt=prompt)
+        if not final:
+            # Interims are drafts that the next decode replaces: the cheapest decode will do.
+            options = replace(options, beam_size=1, temperature=0.0, word_timestamps=False)
+        task = asyncio.ensure_future(self._decode(audio, options))
+        self._job = _Job(task, start, end, final)
+
+    async def _collect(self, send_interim: bool = True) -> None:
+        """Takes the result of a finished decode, if any."""
+        if self._job is None or not self._job.task.done():
+            return
+        job, self._job = self._job, None
+        transcript = job.task.result()  # a failed decode ends the stream with its status
+        if job.start != self._utterance:
+            return  # an utterance that has ended since
+        if job.final:
+            self._candidate = (job.end, transcript)
+        elif send_interim:
+            self._send_interim(job, transcript)
+
+    def _send_interim(self, job: _Job, transcript: Transcript) -> None:
+        text = " ".join(s.text.strip() for s in transcript.segments).strip()
+        if not text:
+            return
+        stability = self._agreement.update(text)
+        self._emit(
+            Interim(
+                text, stability, job.start / SAMPLE_RATE, job.end / SAMPLE_RATE, transcript.language
+            )
+        )
+
+    async def _finalise(self, end: int) -> None:
+        if self._utterance is None:
+            return
+        if self._single:
+            # Tell the client at once that no more audio is wanted; the final follows.
+            self._emit(EndOfSingleUtterance())
+            self.closed = True
+        start = self._utterance
+        transcript = await self._final_transcript(start, end)
+        offset = start / SAMPLE_RATE
+        self._history.extend(w for s in transcript.segments for w in s.text.split())
+        self._emit(
+            Final(
+                tuple(s.shifted(offset) for s in transcript.segments),
+                offset,
+                end / SAMPLE_RATE,
+                transcript.language,
+                self._latency(end),
+            )
+        )
+        self._emit(SpeechEnded(end / SAMPLE_RATE))
+        self._utterance, self._candidate = None, None
+        self._agreement.reset()
+
+    async def _final_transcript(self, start: int, end: int) -> Transcript:
+        if self._job is not None:
+            await asyncio.wait({self._job.task})
+            await self._collect(send_interim=False)  # the final is about to say more
+        if self._covers_speech(self._candidate):
+            return self._candidate[1]
+        self._start(start, end, final=True)
+        job, self._job = self._job, None
+        return await job.task
+
+    def _covers_speech(self, candidate: tuple[int, Transcript] | None) -> bool:
+        """A final decode is still good if no speech came after the audio it heard."""
+        return candidate is not None and candidate[0] >= self._endpointer.last_speech
+
+    def _latency(self, end: int) -> float | None:
+        """Seconds since the audio holding the end of speech arrived."""
+        speech_end = end - self._s.endpoint.pad_ms * SAMPLE_RATE // 1000
+        for received, arrived in self._arrivals:
+            if received >= speech_end:
+                return time.monotonic() - arrived
+        return None
+
+    def _trim(self) -> None:
+        """Drops audio no decode can need: before the utterance, or the pad before speech."""
+        keep_from = self._utterance
+        if keep_from is None:
+            keep_from = self._received - self._s.endpoint.pad_ms * SAMPLE_RATE // 1000
+        if self._job is not None:
+            keep_from = min(keep_from, self._job.start)
+        drop = max(0, keep_from - self._audio_start)
+        if drop:
+            self._audio = self._audio[drop:]
+            self._audio_start += drop
+        self._arrivals = [a for a in self._arrivals if a[0] >= self._audio_start]
