@@ -104,6 +104,8 @@ class StreamSession:
         self._job: _Job | None = None
         self._candidate: tuple[int, Transcript] | None = None  # a finished final decode
         self._history: list[str] = []  # words of the finals so far
+        self._decode_s = 0.0  # wall time of the last decode
+        self._started_at = 0.0
         self.closed = False  # after the single utterance ended
 
     async def push(self, samples: np.ndarray) -> None:
@@ -163,10 +165,15 @@ class StreamSession:
 
     @property
     def _interval(self) -> int:
-        return int(self._s.interim_interval_s * SAMPLE_RATE)
+        """Audio between interim decodes: the setting, or twice the last decode's time when
+        that is longer, so interims never take more than half of a core per stream and the
+        final is not kept waiting behind them."""
+        seconds = max(self._s.interim_interval_s, 2 * self._decode_s)
+        return int(seconds * SAMPLE_RATE)
 
     def _start(self, start: int, end: int, final: bool) -> None:
         audio = self._audio[start - self._audio_start : end - self._audio_start]
+        self._started_at = time.monotonic()
         # The words of earlier utterances give the model context a short one lacks.
         prompt = self._options.initial_prompt or " ".join(self._history[-CONTEXT_WORDS:])
         options = replace(self._options, prefix=self._agreement.prefix, initial_prompt=prompt)
@@ -182,6 +189,7 @@ class StreamSession:
             return
         job, self._job = self._job, None
         transcript = job.task.result()  # a failed decode ends the stream with its status
+        self._decode_s = time.monotonic() - self._started_at
         if job.start != self._utterance:
             return  # an utterance that has ended since
         if job.final:
