@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import grpc
 from opentelemetry import trace
@@ -159,6 +160,8 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
             await anext(requests, None), self._backend.info.languages, self._service
         )
         scope.language = languages.metric_label(options.language or "")
+        if not options.beam_size:  # a live stream favours latency over the last bit of accuracy
+            options = replace(options, beam_size=self._settings.stream_beam_size)
         decoder = stream_decoder(spec, self._settings.stream_max_buffer_bytes)
         events: asyncio.Queue = asyncio.Queue()
         session = StreamSession(

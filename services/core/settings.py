@@ -61,6 +61,12 @@ class ServiceSettings(BaseSettings):
     stream_interim_interval_s: float = Field(
         0.5, gt=0, description="Streaming: new audio between two interim decodes."
     )
+    stream_beam_size: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Streaming: beam width of finals when the request sets none (latency first).",
+    )
     stream_max_utterance_s: float = Field(
         30.0, gt=1, description="Streaming: an utterance this long gets a forced final."
     )
