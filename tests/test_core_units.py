@@ -1,15 +1,14 @@
 """The core's small parts on their own: chunking, cache, languages, error mapping."""
 
-import itertools
-
 import grpc
+import numpy as np
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from services.core.backend import SAMPLE_RATE, DecodeOptions
+from services.core.backend import SAMPLE_RATE, DecodeOptions, Segment, Word
 from services.core.cache import ResultCache, cache_key
-from services.core.chunking import pack_spans
+from services.core.chunking import Piece, pack_spans
 from services.core.errors import InvalidAudio, Overloaded, UnsupportedLanguage, to_grpc_status
 from services.core.languages import primary_subtag, resolve
 from services.core.vad import Span
@@ -22,15 +21,22 @@ def seconds(a: float, b: float) -> Span:
 def test_pack_spans_keeps_whole_spans_and_respects_the_limit():
     spans = [seconds(0, 8), seconds(9, 20), seconds(21, 29), seconds(31, 40), seconds(41, 45)]
     pieces = pack_spans(spans, max_seconds=30)
-    assert [(p.start, p.end) for p in pieces] == [
-        (spans[0].start, spans[2].end),
-        (spans[3].start, spans[4].end),
-    ]
+    assert [piece.spans for piece in pieces] == [tuple(spans[:3]), tuple(spans[3:])]
     for piece in pieces:
-        assert piece.end - piece.start <= 30 * SAMPLE_RATE
-    # Every join falls in a pause: no piece starts inside a span of another.
-    for before, after in itertools.pairwise(pieces):
-        assert before.end <= after.start
+        assert piece.speech_samples <= 30 * SAMPLE_RATE
+    assert [s for piece in pieces for s in piece.spans] == spans  # nothing lost or doubled
+
+
+def test_a_piece_maps_times_back_over_the_pauses_it_left_out():
+    piece = Piece((seconds(2, 5), seconds(7, 9)))
+    audio = np.arange(10 * SAMPLE_RATE, dtype=np.float32)
+    joined = piece.audio(audio)
+    assert len(joined) == 5 * SAMPLE_RATE
+    assert joined[3 * SAMPLE_RATE] == 7 * SAMPLE_RATE  # the second span follows the first
+    word = Word("late", 3.5, 4.5, 0.9)
+    restored = piece.restore(Segment("early late", 0.5, 4.5, 0.8, (word,)))
+    assert (restored.start, restored.end) == (2.5, 8.5)
+    assert (restored.words[0].start, restored.words[0].end) == (7.5, 8.5)
 
 
 def test_pack_spans_of_nothing_is_nothing():

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from services.core import audio as audio_mod
 from services.core.backend import Backend, Cancellation, DecodeOptions, Transcript
 from services.core.cache import ResultCache, cache_key
-from services.core.chunking import Piece, pack_spans
+from services.core.chunking import Piece, pack_spans, whole
 from services.core.metrics import ServiceMetrics
 from services.core.tracing import tracer
 from services.core.vad import VoiceActivityDetector
@@ -73,7 +73,7 @@ class Recognizer:
 
     def _pieces(self, samples, vad: bool) -> list[Piece]:
         if not vad:
-            return [Piece(0, len(samples))]
+            return [whole(samples)]
         with self._stage("vad"):
             spans = self._vad.speech_spans(samples, self._max_chunk_s)
         return pack_spans(spans, self._max_chunk_s)
@@ -85,8 +85,8 @@ class Recognizer:
         language, probability = options.language or "", 0.0
         for piece in pieces:
             cancellation.check()
-            part = self._backend.transcribe(samples[piece.start : piece.end], options, cancellation)
-            segments.extend(s.shifted(piece.offset_seconds) for s in part.segments)
+            part = self._backend.transcribe(piece.audio(samples), options, cancellation)
+            segments.extend(piece.restore(s) for s in part.segments)
             if not options.language:
                 # The first piece decides the language, so one request never mixes languages.
                 language, probability = part.language, part.language_probability
