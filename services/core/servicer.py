@@ -6,33 +6,31 @@ Every language service runs this same class; what differs is the backend behind 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
-import re
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import grpc
-from opentelemetry import trace
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
 import services
-from services.core import convert, tracing
+from services.core import convert
 from services.core.backend import Backend, Cancellation
 from services.core.errors import SttError, Unimplemented, to_grpc_status
 from services.core.gate import Gate
 from services.core.health import Lifecycle, State
-from services.core.logs import request_id_var, trace_id_var
 from services.core.metrics import ServiceMetrics
 from services.core.recognizer import Recognition, RecognitionJob, Recognizer
+from services.core.requests import REQUEST_ID_HEADER, RequestScope, abandoned_code, request_scope
 from services.core.settings import ServiceSettings
 
 log = logging.getLogger("stt.servicer")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_STATES = {
+T = TypeVar("T")
+# Lifecycle states as GetServiceInfo reports them.
+INFO_STATES = {
     State.STARTING: stt_pb2.ServiceInfo.STARTING,
     State.SERVING: stt_pb2.ServiceInfo.SERVING,
     State.DRAINING: stt_pb2.ServiceInfo.DRAINING,
@@ -61,26 +59,53 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         self._executor = ThreadPoolExecutor(settings.max_concurrency, "inference")
 
     async def Recognize(self, request, context):
+        language = request.config.language_code
+        return await self._answer("Recognize", language, self._recognize, request, context)
+
+    async def DetectLanguage(self, request, context):
+        return await self._answer("DetectLanguage", "", self._detect, request, context)
+
+    async def _recognize(self, request, context, scope: RequestScope, started: float):
+        job = convert.to_job(
+            request, self._backend.info.languages, self._service, self._settings.vad_enabled
+        )
+        recognition = self._recognizer.cached(job) or await self._in_slot(
+            self._recognizer.run, job, context
+        )
+        response = convert.to_response(
+            recognition,
+            request.config,
+            request_id=scope.request_id,
+            model=self._backend.info.model,
+            service=self._service,
+            processing_s=time.perf_counter() - started,
+        )
+        self._observe_success(recognition, time.perf_counter() - started)
+        return response, response.language_code
+
+    async def _detect(self, request, context, scope: RequestScope, started: float):
+        job = convert.to_detection_job(request, self._settings.vad_enabled)
+        detection = await self._in_slot(self._recognizer.detect, job, context)
+        response = stt_pb2.DetectLanguageResponse(
+            language_code=detection.language,
+            language_probability=detection.probability,
+            request_id=scope.request_id,
+            service=self._service,
+            model=self._backend.info.model,
+            processing_time=convert.duration(time.perf_counter() - started),
+        )
+        return response, detection.language or "unknown"
+
+    async def _answer(self, method: str, language: str, handler, request, context):
+        """Serves one unary call: scope, readiness, error mapping and metrics around `handler`,
+        which returns the response and the language to count it under."""
         started = time.perf_counter()
-        language = request.config.language_code or "detect"
-        with self._request_scope("Recognize", context) as scope:
+        language = language or "detect"
+        with request_scope(method, context, self._service) as scope:
             try:
                 self._lifecycle.require_ready()
-                job = convert.to_job(
-                    request, self._backend.info.languages, self._service, self._settings.vad_enabled
-                )
-                recognition = self._recognizer.cached(job) or await self._infer(job, context)
-                response = convert.to_response(
-                    recognition,
-                    request.config,
-                    request_id=scope.request_id,
-                    model=self._backend.info.model,
-                    service=self._service,
-                    processing_s=time.perf_counter() - started,
-                )
-                language = response.language_code or language
-                self._observe_success(recognition, time.perf_counter() - started)
-                context.set_trailing_metadata((("x-request-id", scope.request_id),))
+                response, language = await handler(request, context, scope, started)
+                context.set_trailing_metadata(((REQUEST_ID_HEADER, scope.request_id),))
                 return response
             except SttError as error:
                 scope.code = error.code
@@ -93,22 +118,21 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
                 )
                 await context.abort_with_status(to_grpc_status(error, scope.request_id))
             except asyncio.CancelledError:
-                scope.code = _abandoned_code(context)
+                scope.code = abandoned_code(context)
                 raise
             except Exception as error:
                 scope.code = grpc.StatusCode.INTERNAL
                 log.exception("request failed")
                 await context.abort_with_status(to_grpc_status(error, scope.request_id))
             finally:
-                self._metrics.requests.labels(
-                    self._service, "Recognize", language, scope.code.name
-                ).inc()
-                self._metrics.latency.labels(self._service, "Recognize").observe(
+                code = scope.code.name
+                self._metrics.requests.labels(self._service, method, language, code).inc()
+                self._metrics.latency.labels(self._service, method).observe(
                     time.perf_counter() - started
                 )
 
     async def StreamingRecognize(self, request_iterator, context):
-        with self._request_scope("StreamingRecognize", context) as scope:
+        with request_scope("StreamingRecognize", context, self._service) as scope:
             scope.code = grpc.StatusCode.UNIMPLEMENTED
             error = Unimplemented(
                 f"{self._service} does not implement StreamingRecognize yet; "
@@ -128,7 +152,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
             max_concurrency=self._gate.max_concurrency,
             max_queue=self._gate.max_queue,
             ready=self._lifecycle.ready,
-            state=_STATES[self._lifecycle.state],
+            state=INFO_STATES[self._lifecycle.state],
             max_audio_seconds=self._settings.max_audio_seconds,
             max_audio_bytes=self._settings.max_audio_bytes,
             streaming_supported=False,
@@ -137,7 +161,8 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _infer(self, job: RecognitionJob, context) -> Recognition:
+    async def _in_slot(self, work: Callable[[RecognitionJob, Cancellation], T], job, context) -> T:
+        """Runs `work(job, cancellation)` in a worker thread while holding an inference slot."""
         remaining = context.time_remaining()
         await self._gate.acquire(remaining)
         self._update_gauges()
@@ -146,7 +171,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         held_since = time.monotonic()
         run = contextvars.copy_context().run  # the worker logs and traces as this request
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, run, self._recognizer.run, job, cancellation)
+        future = loop.run_in_executor(self._executor, run, work, job, cancellation)
 
         def free_slot(_future) -> None:
             # Runs when the worker has really stopped, not when the client gave up.
@@ -188,43 +213,6 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
             "precision": info.precision,
             "languages": list(info.languages),
         }
-
-    @contextlib.contextmanager
-    def _request_scope(self, method: str, context) -> Iterator[_Scope]:
-        metadata = context.invocation_metadata() or ()
-        sent_id = next((v for k, v in metadata if k == "x-request-id"), "")
-        request_id = sent_id if _REQUEST_ID.match(sent_id or "") else uuid.uuid4().hex
-        parent = tracing.extract(metadata)
-        with tracing.tracer.start_as_current_span(
-            f"stt.v1.Speech/{method}", context=parent, kind=trace.SpanKind.SERVER
-        ) as span:
-            span.set_attribute("stt.request_id", request_id)
-            span.set_attribute("stt.service", self._service)
-            tokens = (
-                request_id_var.set(request_id),
-                trace_id_var.set(tracing.trace_id_hex(span)),
-            )
-            scope = _Scope(request_id)
-            try:
-                yield scope
-            finally:
-                span.set_attribute("rpc.grpc.status_code", scope.code.value[0])
-                trace_id_var.reset(tokens[1])
-                request_id_var.reset(tokens[0])
-
-
-class _Scope:
-    def __init__(self, request_id: str):
-        self.request_id = request_id
-        self.code = grpc.StatusCode.OK
-
-
-def _abandoned_code(context) -> grpc.StatusCode:
-    """Why a call ended early: its deadline passed, or the client cancelled it."""
-    remaining = context.time_remaining()
-    if remaining is not None and remaining <= 0:
-        return grpc.StatusCode.DEADLINE_EXCEEDED
-    return grpc.StatusCode.CANCELLED
 
 
 def _consume_result(future) -> None:
