@@ -116,16 +116,16 @@ def exhausted(language: str, refusals: list[Refusal]) -> Overloaded | NoBackend:
     return NoBackend(f"no backend for {language!r} could take the request: {tried}")
 
 
-def relayed(error: grpc.aio.AioRpcError) -> Relayed:
+def relayed(error: grpc.RpcError) -> Relayed:
     trailers = tuple(error.trailing_metadata() or ())
     return Relayed(error.code(), error.details() or "", trailers)
 
 
-def refusal(backend: str, error: grpc.aio.AioRpcError) -> Refusal:
+def refusal(backend: str, error: grpc.RpcError) -> Refusal:
     return Refusal(backend, error.code(), error.details() or "", retry_after_s(error))
 
 
-def retry_after_s(error: grpc.aio.AioRpcError) -> float | None:
+def retry_after_s(error: grpc.RpcError) -> float | None:
     """The backend's retry hint: its `grpc-retry-pushback-ms` trailer, else its RetryInfo."""
     trailers = dict(tuple(error.trailing_metadata() or ()))
     pushback = trailers.get("grpc-retry-pushback-ms")

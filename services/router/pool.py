@@ -50,7 +50,12 @@ def channel_options(settings: RouterSettings) -> list[tuple[str, object]]:
 
 
 class BackendChannel:
-    """One named backend target: its channel and stubs, and whether it was last seen serving."""
+    """One named backend target: its channels and stubs, and whether it was last seen serving.
+
+    Streams go over a twin channel of the synchronous API: grpc.aio reports INTERNAL instead
+    of the backend's own status when a backend ends a stream while a message is being sent
+    (grpc/grpc#36066), and a stream refused at once must reach the client with its status.
+    """
 
     def __init__(self, name: str, target: str, options: list[tuple[str, object]]):
         self.name = name
@@ -58,7 +63,13 @@ class BackendChannel:
         self.channel = grpc.aio.insecure_channel(target, options=options)
         self.speech = stt_pb2_grpc.SpeechStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
+        self.stream_channel = grpc.insecure_channel(target, options=options)
+        self.streams = stt_pb2_grpc.SpeechStub(self.stream_channel)
         self.serving = False
+
+    async def close(self) -> None:
+        await self.channel.close()
+        self.stream_channel.close()
 
 
 class BackendPool:
@@ -102,7 +113,7 @@ class BackendPool:
         for watcher in self._watchers:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-        await asyncio.gather(*(b.channel.close() for b in self))
+        await asyncio.gather(*(b.close() for b in self))
 
     async def _watch(self, backend: BackendChannel) -> None:
         while True:

@@ -76,6 +76,7 @@ class RouterServer:
         if self._grpc is not None:
             await self._grpc.stop(max(0.0, deadline - time.monotonic()))
         await self.pool.close()
+        self.servicer.shutdown()
         self.probes.stop()
         log.info("stopped")
 

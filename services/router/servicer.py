@@ -26,7 +26,7 @@ from services.router.metrics import RouterMetrics
 from services.router.pool import BackendPool
 from services.router.routing import Route, RoutingTable
 from services.router.settings import RouterSettings
-from services.router.streaming import ClientMessages, relay_stream
+from services.router.streaming import ClientMessages, StreamRelay
 
 log = logging.getLogger("stt.router")
 ROUTER = "router"
@@ -47,6 +47,7 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
         self._lifecycle = lifecycle
         self._metrics = metrics
         self._failover = Failover(pool, settings, metrics)
+        self._streams = StreamRelay(self._failover, settings.max_streams)
         self.in_flight = 0
 
     async def Recognize(self, request, context):
@@ -82,8 +83,11 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
             call.language = route.pattern if code.strip() else "detect"
             limit = self._settings.stream_replay_bytes
             messages = ClientMessages(first, request_iterator, limit)
-            async for response in relay_stream(self._failover, call, route.backends, messages):
+            async for response in self._streams.relay(call, route.backends, messages):
                 yield response
+
+    def shutdown(self) -> None:
+        self._streams.shutdown()
 
     async def GetServiceInfo(self, request, context):
         return await service_info(self._table, self._pool, self._lifecycle, self._settings)

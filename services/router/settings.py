@@ -69,6 +69,9 @@ class RouterSettings(ServerSettings):
     max_message_bytes: int = Field(
         DEFAULT_MAX_MESSAGE_BYTES, gt=0, description="Largest request message accepted, in bytes."
     )
+    max_streams: int = Field(
+        64, ge=1, description="Streams relayed at once; past it RESOURCE_EXHAUSTED."
+    )
     stream_replay_bytes: int = Field(
         1024 * 1024,
         ge=0,
