@@ -128,3 +128,15 @@ def test_a_relayed_status_is_the_backends_own_with_one_request_id():
     details = "grpc-status-details-bin"
     assert dict(relayed.trailing_metadata)[details] == dict(backend.trailing_metadata)[details]
     assert [k for k, _ in relayed.trailing_metadata].count("x-request-id") == 1
+
+
+def test_the_router_benchmark_rewrites_only_its_own_section(tmp_path):
+    from bench.router import write_section
+
+    page = tmp_path / "benchmarks.md"
+    before = "# Benchmarks\n\n## Inference\n\nfast\n\n## Router overhead\n\n{}\n\n## Z\n\nz\n"
+    page.write_text(before.format("old"))
+    write_section(page, "Router overhead", "new")
+    assert page.read_text() == before.format("new")
+    write_section(tmp_path / "absent.md", "Router overhead", "first")
+    assert (tmp_path / "absent.md").read_text() == "# Benchmarks\n\n## Router overhead\n\nfirst\n"
