@@ -18,7 +18,7 @@ from stt.v1 import stt_pb2
 from services.router.settings import RouterSettings
 from services.whisper_en.backend import WhisperBackend
 from tests.conftest import SPANS, whisper_settings
-from tests.support import clip, request, running, running_router, transcript
+from tests.support import clip, encode, request, running, running_router, tone, transcript
 from tests.test_whisper_en import http_get, metric
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -97,6 +97,21 @@ def test_detect_language_through_the_router(router, audio_dir):
     )
     assert reply.language_code == "en" and reply.service == "whisper_en"
     assert reply.language_probability > 0.5
+
+
+def test_detect_language_answers_among_the_languages_served(whisper_server, whisper_ar, audio_dir):
+    english = stt_pb2.DetectLanguageRequest(audio=stt_pb2.RecognitionAudio(content=clip(QUILTER)))
+    assert whisper_ar.stub.DetectLanguage(english, timeout=60).language_code == "ar"
+    silence = encode(tone(2.0), 16000, "wav", "pcm_s16le")  # a tone: no speech in it
+    no_speech = stt_pb2.DetectLanguageRequest(audio=stt_pb2.RecognitionAudio(content=silence))
+    reply = whisper_server.stub.DetectLanguage(no_speech, timeout=60)
+    assert (reply.language_code, reply.language_probability) == ("", 0.0)
+
+
+def test_audio_without_speech_and_language_goes_to_the_detector(router):
+    silence = encode(tone(2.0), 16000, "wav", "pcm_s16le")
+    response = router.stub.Recognize(request(silence), timeout=60)
+    assert response.service == "whisper_en" and not response.results
 
 
 def test_unknown_language_is_invalid_argument_naming_the_languages(router, whisper_server):
