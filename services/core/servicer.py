@@ -101,6 +101,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         which returns the response and the language to count it under."""
         started = time.perf_counter()
         language = language or "detect"
+        refusal = None
         with request_scope(method, context, self._service) as scope:
             try:
                 self._lifecycle.require_ready()
@@ -109,27 +110,32 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
                 return response
             except SttError as error:
                 scope.code = error.code
-                if error.code is grpc.StatusCode.RESOURCE_EXHAUSTED:
-                    self._metrics.rejections.labels(self._service, "overloaded").inc()
-                elif error.code is grpc.StatusCode.UNAVAILABLE:
-                    self._metrics.rejections.labels(self._service, "not_ready").inc()
+                self._count_rejection(error)
                 log.info(
                     "request refused", extra={"code": error.code.name, "reason": error.message}
                 )
-                await context.abort_with_status(to_grpc_status(error, scope.request_id))
+                refusal = to_grpc_status(error, scope.request_id)
             except asyncio.CancelledError:
                 scope.code = abandoned_code(context)
                 raise
             except Exception as error:
                 scope.code = grpc.StatusCode.INTERNAL
                 log.exception("request failed")
-                await context.abort_with_status(to_grpc_status(error, scope.request_id))
+                refusal = to_grpc_status(error, scope.request_id)
             finally:
                 code = scope.code.name
                 self._metrics.requests.labels(self._service, method, language, code).inc()
                 self._metrics.latency.labels(self._service, method).observe(
                     time.perf_counter() - started
                 )
+        # Answered only now, so whoever reads the metrics after the refusal finds it counted.
+        await context.abort_with_status(refusal)
+
+    def _count_rejection(self, error: SttError) -> None:
+        if error.code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+            self._metrics.rejections.labels(self._service, "overloaded").inc()
+        elif error.code is grpc.StatusCode.UNAVAILABLE:
+            self._metrics.rejections.labels(self._service, "not_ready").inc()
 
     async def StreamingRecognize(self, request_iterator, context):
         with request_scope("StreamingRecognize", context, self._service) as scope:

@@ -18,6 +18,7 @@ from typing import TypeVar
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from opentelemetry import trace
 
 from services.core.errors import DeadlineExceeded, NoBackend, Overloaded, Relayed
 from services.router.metrics import RouterMetrics
@@ -38,7 +39,7 @@ class Call:
     language: str  # the metrics label: a route pattern, "detect" or "unknown"
     deadline: float  # time.monotonic() value
     metadata: tuple[tuple[str, str], ...]
-    span: object  # the router's server span, for attempt events
+    span: trace.Span  # the router's server span, for attempt events
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()

@@ -78,19 +78,18 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
             first = await anext(request_iterator, None)
             if first is None or not first.HasField("streaming_config"):
                 raise InvalidArgument("the first message of a stream must carry streaming_config")
-            code = first.streaming_config.config.language_code
-            route = self._route(code, call, False) if code.strip() else self._detector_route()
-            call.language = route.pattern if code.strip() else "detect"
+            # No audio has come yet to detect a language in: an empty code goes to the detector.
+            route = self._route(first.streaming_config.config.language_code, call, False)
             limit = self._settings.stream_replay_bytes
             messages = ClientMessages(first, request_iterator, limit)
             async for response in self._streams.relay(call, route.backends, messages):
                 yield response
 
-    def shutdown(self) -> None:
-        self._streams.shutdown()
-
     async def GetServiceInfo(self, request, context):
         return await service_info(self._table, self._pool, self._lifecycle, self._settings)
+
+    def shutdown(self) -> None:
+        self._streams.shutdown()
 
     async def _detect(self, request, call: Call) -> stt_pb2.DetectLanguageResponse:
         detector = self._detector_route()
@@ -107,7 +106,7 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
         return response
 
     def _route(self, code: str, call: Call, detected: bool) -> Route:
-        if not code.strip():  # detection found no speech: the detector answers "no results"
+        if not code.strip():  # no speech to detect a language in: the detector answers
             return self._detector_route()
         call.language = "unknown"
         route = self._table.route(code, detected=detected)
@@ -123,6 +122,7 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
     async def _serving(self, method: str, context) -> AsyncIterator[Call]:
         """One request: its scope, readiness, error mapping and metrics."""
         started = time.perf_counter()
+        refusal = None
         with request_scope(method, context, ROUTER) as scope:
             remaining = context.time_remaining()
             timeout = self._settings.default_timeout_s if remaining is None else remaining
@@ -137,17 +137,19 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
             except SttError as error:
                 scope.code = error.code
                 self._refused(error, call)
-                await context.abort_with_status(to_grpc_status(error, scope.request_id))
+                refusal = to_grpc_status(error, scope.request_id)
             except asyncio.CancelledError:
                 scope.code = abandoned_code(context)
                 raise
             except Exception as error:
                 scope.code = grpc.StatusCode.INTERNAL
                 log.exception("request failed")
-                await context.abort_with_status(to_grpc_status(error, scope.request_id))
+                refusal = to_grpc_status(error, scope.request_id)
             finally:
                 self.in_flight -= 1
                 self._observe(method, call.language, scope.code, time.perf_counter() - started)
+        if refusal is not None:  # answered only now, so the metrics already count it
+            await context.abort_with_status(refusal)
 
     def _observe(self, method: str, language: str, code: grpc.StatusCode, took_s: float) -> None:
         service = self._metrics.service
