@@ -104,7 +104,7 @@ def _router(args: argparse.Namespace) -> int:
         return 2
     try:
         router = RouterServer(settings)
-    except ValueError as error:
+    except (ValueError, OSError) as error:  # a bad routing table, or a port already taken
         print(f"stt router: {error}", file=sys.stderr)
         return 2
     _configure_telemetry("router", settings.log_level)
@@ -132,10 +132,10 @@ def _up(args: argparse.Namespace) -> int:
         logging.getLogger("stt.up").info("not started", extra={"member": service, "why": why})
     try:
         table = RoutingTable(stack.routing(members, running).overlay(settings.routing()))
-    except ValueError as error:
+        router = RouterServer(settings, table)
+    except (ValueError, OSError) as error:  # a bad routing table, or a port already taken
         print(f"stt up: {error}", file=sys.stderr)
         return 2
-    router = RouterServer(settings, table)
     return asyncio.run(up.run(router, running, settings.drain_grace_s))
 
 
