@@ -3,10 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-GRPC_PORT ?= 50051
-HTTP_PORT ?= 9090
 
-.PHONY: install run test test-deps proto docs bench lint clean
+.PHONY: install run test test-deps proto docs bench bench-router lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,9 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Serves whisper_en with the bundled Whisper base model, in the foreground.
+# The router on 127.0.0.1:50051 in front of every language service that can run here
+# (whisper_en with the bundled base model), in the foreground; Ctrl-C stops them all.
 run: $(STAMP)
-	$(VENV)/bin/stt serve whisper_en --grpc-port $(GRPC_PORT) --http-port $(HTTP_PORT)
+	$(VENV)/bin/stt up
 
 # The tests make speech with espeak-ng; install it when missing (Debian/Ubuntu).
 test-deps:
@@ -39,6 +38,10 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run
+
+# The router's overhead: the same cached request direct and through the router.
+bench-router: $(STAMP)
+	$(PY) -m bench.router
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,16 +1,19 @@
-"""The `stt` command: `stt serve SERVICE ...` runs a language service, `stt transcribe FILE ...`
-sends a file to one and prints what it heard."""
+"""The `stt` command: `stt serve SERVICE ...` runs a language service, `stt router ...` the
+router, `stt up` the router in front of every service that can run here, and
+`stt transcribe FILE ...` sends a file to one and prints what it heard."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
+from pathlib import Path
 
 import services
 from services import registry
 
-# Flags of `stt serve`, each the same as a setting (and its environment variable).
+# Flags of `stt serve` (and `stt router`), each the same as a setting (and its variable).
 SERVE_FLAGS = {
     "--model": (str, "model path or hub id"),
     "--host": (str, "address to bind"),
@@ -22,6 +25,7 @@ SERVE_FLAGS = {
     "--compute-type": (str, "precision, e.g. auto, int8, float16, float32"),
     "--log-level": (str, "debug, info, warning or error"),
 }
+ROUTER_FLAGS = ("--host", "--grpc-port", "--http-port", "--log-level")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +42,21 @@ def _parser() -> argparse.ArgumentParser:
     for flag, (kind, text) in SERVE_FLAGS.items():
         serve.add_argument(flag, type=kind, help=f"{text} (default: from the environment)")
     serve.set_defaults(run=_serve)
+
+    router = commands.add_parser("router", help="run the router in the foreground")
+    router.add_argument("--routes", type=Path, help="YAML routing table (ROUTER_ROUTES_FILE)")
+    for flag in ROUTER_FLAGS:
+        kind, text = SERVE_FLAGS[flag]
+        router.add_argument(flag, type=kind, help=f"{text} (default: from the environment)")
+    router.set_defaults(run=_router)
+
+    up = commands.add_parser(
+        "up", help="run the router and every language service that can run here, in one tree"
+    )
+    up.add_argument(
+        "--port-offset", type=int, default=0, help="add this to every port (default: 0)"
+    )
+    up.set_defaults(run=_up)
 
     transcribe = commands.add_parser("transcribe", help="recognise an audio file")
     transcribe.add_argument("file", help="audio file (wav, flac, mp3, ogg, webm, m4a)")
@@ -70,6 +89,73 @@ def _serve(args: argparse.Namespace) -> int:
     tracing.configure(args.service, services.__version__)
     server = SpeechServer(args.service, settings, module.Backend(settings))
     return asyncio.run(serve(server))
+
+
+def _router(args: argparse.Namespace) -> int:
+    from services.core.server import serve
+    from services.router.server import RouterServer
+
+    overrides = {flag[2:].replace("-", "_") for flag in ROUTER_FLAGS}
+    values = {name: getattr(args, name) for name in overrides}
+    if args.routes is not None:
+        values["routes_file"] = args.routes
+    settings = _router_settings(values)
+    if settings is None:
+        return 2
+    try:
+        router = RouterServer(settings)
+    except (ValueError, OSError) as error:  # a bad routing table, or a port already taken
+        print(f"stt router: {error}", file=sys.stderr)
+        return 2
+    _configure_telemetry("router", settings.log_level)
+    return asyncio.run(serve(router))
+
+
+def _up(args: argparse.Namespace) -> int:
+    from services import stack, up
+    from services.router.routing import RoutingTable
+    from services.router.server import RouterServer
+
+    members = stack.shifted(stack.MEMBERS, args.port_offset)
+    settings = _router_settings(
+        {
+            "host": "127.0.0.1",
+            "grpc_port": stack.ROUTER_GRPC_PORT + args.port_offset,
+            "http_port": stack.ROUTER_HTTP_PORT + args.port_offset,
+        }
+    )
+    if settings is None:
+        return 2
+    _configure_telemetry("router", settings.log_level)
+    running, skipped = stack.runnable(members)
+    for service, why in skipped.items():
+        logging.getLogger("stt.up").info("not started", extra={"member": service, "why": why})
+    try:
+        table = RoutingTable(stack.routing(members, running).overlay(settings.routing()))
+        router = RouterServer(settings, table)
+    except (ValueError, OSError) as error:  # a bad routing table, or a port already taken
+        print(f"stt up: {error}", file=sys.stderr)
+        return 2
+    return asyncio.run(up.run(router, running, settings.drain_grace_s))
+
+
+def _router_settings(values: dict):
+    from pydantic import ValidationError
+
+    from services.router.settings import RouterSettings
+
+    try:
+        return RouterSettings(**{k: v for k, v in values.items() if v is not None})
+    except (ValidationError, ValueError) as error:
+        print(f"stt: invalid router settings:\n{error}", file=sys.stderr)
+        return None
+
+
+def _configure_telemetry(service: str, log_level: str) -> None:
+    from services.core import logs, tracing
+
+    logs.configure(service, log_level)
+    tracing.configure(service, services.__version__)
 
 
 def _transcribe(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""The language services `stt serve` knows, by name, each a module with `Settings` and `Backend`.
+"""The language services `stt serve` knows, by name, each a module with `Settings` and `Backend`,
+and the router's settings.
 
 Modules are imported only when served, so the client commands never load a model library.
 """
@@ -11,9 +12,16 @@ from types import ModuleType
 SERVICES = {
     "whisper_en": "services.whisper_en.service",
 }
+ROUTER_SETTINGS = "services.router.settings"
 
 
 def load(name: str) -> ModuleType:
     if name not in SERVICES:
         raise KeyError(f"unknown service {name!r}; known: {', '.join(sorted(SERVICES))}")
     return importlib.import_module(SERVICES[name])
+
+
+def settings_classes() -> list[tuple[str, type]]:
+    """Every server's settings class, by name: the language services, then the router."""
+    classes = [(name, load(name).Settings) for name in sorted(SERVICES)]
+    return [*classes, ("router", importlib.import_module(ROUTER_SETTINGS).RouterSettings)]

@@ -12,7 +12,7 @@ import subprocess
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -23,25 +23,29 @@ from prometheus_client.parser import text_string_to_metric_families
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
 from services.core.backend import Backend
-from services.core.server import SpeechServer
+from services.core.server import Servable, SpeechServer
 from services.core.settings import ServiceSettings
+from services.router.server import RouterServer
+from services.router.settings import RouterSettings
 
 REPO = Path(__file__).resolve().parent.parent
 AUDIO_DIR = REPO.parent / "shared" / "audio"
 
 
 class RunningServer:
-    """A SpeechServer on 127.0.0.1 with free ports, served from its own event-loop thread."""
+    """A server (a language service's or the router's) on 127.0.0.1 with free ports, served
+    from its own event-loop thread."""
 
-    def __init__(self, service: str, settings: ServiceSettings, backend: Backend):
+    def __init__(self, make: Callable[[], Servable]):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self.server = self.call(_build(service, settings, backend))
+        self.server = self.call(_start(make))
         self.target = f"127.0.0.1:{self.server.grpc_port}"
         self.http = f"http://127.0.0.1:{self.server.http_port}"
         self.channel = grpc.insecure_channel(self.target)
         self.stub = stt_pb2_grpc.SpeechStub(self.channel)
+        self.stopped = False
 
     def call(self, coroutine, timeout: float = 300):
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
@@ -50,25 +54,38 @@ class RunningServer:
         return self.call(self.server.wait_loaded(), timeout)
 
     def stop(self, grace_s: float = 0) -> None:
+        """Stops the server; a second call does nothing (a test may stop one early)."""
+        if self.stopped:
+            return
+        self.stopped = True
         self.channel.close()
         self.call(self.server.drain(grace_s))
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
 
-async def _build(service: str, settings: ServiceSettings, backend: Backend) -> SpeechServer:
-    server = SpeechServer(service, settings, backend)
+async def _start(make: Callable[[], Servable]) -> Servable:
+    server = make()  # made on the loop: grpc.aio binds what it creates to the running loop
     await server.start()
     return server
 
 
 @contextlib.contextmanager
 def running(service: str, settings: ServiceSettings, backend: Backend) -> Iterator[RunningServer]:
-    server = RunningServer(service, settings, backend)
+    server = RunningServer(lambda: SpeechServer(service, settings, backend))
     try:
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def running_router(settings: RouterSettings) -> Iterator[RunningServer]:
+    router = RunningServer(lambda: RouterServer(settings))
+    try:
+        yield router
+    finally:
+        router.stop()
 
 
 def request(content: bytes, **config) -> stt_pb2.RecognizeRequest:

@@ -2,7 +2,10 @@
 
 import re
 
+from prometheus_client import CollectorRegistry
+
 from services.core.metrics import ServiceMetrics
+from services.router.metrics import RouterMetrics
 from tests.support import REPO
 from tools.settings_doc import render
 
@@ -14,9 +17,17 @@ def test_configuration_page_is_generated_from_the_settings():
 
 def test_every_metric_is_documented():
     page = (REPO / "docs" / "metrics.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"^\| `(stt_[a-z_]+)`", page, flags=re.MULTILINE))
-    defined = {
+    services, router = page.split("\n## Router\n", 1)
+    assert documented(services) == defined(ServiceMetrics("any").registry)
+    assert documented(router.split("\n## ", 1)[0]) == defined(RouterMetrics("router").registry)
+
+
+def documented(section: str) -> set[str]:
+    return set(re.findall(r"^\| `(stt_[a-z_]+)`", section, flags=re.MULTILINE))
+
+
+def defined(registry: CollectorRegistry) -> set[str]:
+    return {
         family.name + ("_total" if family.type == "counter" else "")
-        for family in ServiceMetrics("any").registry.collect()
+        for family in registry.collect()
     }
-    assert defined == documented

@@ -11,16 +11,16 @@ from services import registry
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = """# Configuration
 
-Every setting of a service is read from the environment, `<PREFIX><NAME>` in upper case
-(for example `WHISPER_EN_MAX_CONCURRENCY=8`); the flags of `stt serve` override the
-environment. This page is generated from the settings classes by `make docs`.
+Every setting of a service or of the router is read from the environment, `<PREFIX><NAME>` in
+upper case (for example `WHISPER_EN_MAX_CONCURRENCY=8`, `ROUTER_ROUTES=en=whisper_en`); the
+flags of `stt serve` and `stt router` override the environment. `stt up` sets the ports itself
+(see the README). This page is generated from the settings classes by `make docs`.
 """
 
 
 def render() -> str:
     parts = [HEADER]
-    for name in sorted(registry.SERVICES):
-        settings = registry.load(name).Settings
+    for name, settings in registry.settings_classes():
         prefix = settings.model_config.get("env_prefix", "")
         parts.append(f"\n## {name}\n\n| variable | default | meaning |\n|---|---|---|")
         for field_name, field in settings.model_fields.items():
@@ -31,6 +31,10 @@ def render() -> str:
 
 
 def _show(value: object) -> str:
+    if value is None or value == {}:
+        return "(none)"
+    if value == "":
+        return "(empty)"
     if isinstance(value, list):
         return "(empty)" if not value else "`" + ",".join(map(str, value)) + "`"
     if isinstance(value, Path):

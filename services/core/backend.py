@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.core.errors import Cancelled, DeadlineExceeded
+from services.core.errors import Cancelled, DeadlineExceeded, Unimplemented
 
 SAMPLE_RATE = 16_000
 
@@ -95,7 +95,8 @@ class Cancellation:
 
 
 class Backend(abc.ABC):
-    """A speech model behind the core. Subclasses implement the four members below."""
+    """A speech model behind the core. Subclasses implement the abstract members; the rest
+    have defaults."""
 
     #: Longest audio, in seconds, one `transcribe` call handles well; the core cuts longer
     #: audio at pauses into pieces no longer than this.
@@ -115,6 +116,13 @@ class Backend(abc.ABC):
         self, audio: np.ndarray, options: DecodeOptions, cancellation: Cancellation
     ) -> Transcript:
         """Transcribes 16 kHz mono float32 `audio`, calling `cancellation.check()` between units."""
+
+    def detect_language(self, audio: np.ndarray, cancellation: Cancellation) -> tuple[str, float]:
+        """The most likely served language of 16 kHz mono `audio` and its probability.
+
+        Optional: a backend for one language has nothing to detect, and says so.
+        """
+        raise Unimplemented("this service does not detect languages")
 
     def warm_up(self) -> None:
         """Runs one inference so the first real request does not pay for lazy initialisation."""

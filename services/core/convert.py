@@ -38,12 +38,27 @@ def to_job(
         content=request.audio.content,
         audio=_audio_spec(config),
         options=_decode_options(config, served, service),
-        vad=(
-            config.enable_voice_activity_detection
-            if config.HasField("enable_voice_activity_detection")
-            else vad_default
-        ),
+        vad=_vad(config, vad_default),
     )
+
+
+def to_detection_job(request: stt_pb2.DetectLanguageRequest, vad_default: bool) -> RecognitionJob:
+    """A job for language detection: only how to read the audio matters."""
+    config = request.config
+    if request.audio.WhichOneof("audio_source") is None:
+        raise InvalidAudio("audio is empty: put the audio bytes in audio.content")
+    return RecognitionJob(
+        content=request.audio.content,
+        audio=_audio_spec(config),
+        options=DecodeOptions(),
+        vad=_vad(config, vad_default),
+    )
+
+
+def _vad(config: stt_pb2.RecognitionConfig, default: bool) -> bool:
+    if config.HasField("enable_voice_activity_detection"):
+        return config.enable_voice_activity_detection
+    return default
 
 
 def _audio_spec(config: stt_pb2.RecognitionConfig) -> AudioSpec:

@@ -70,6 +70,13 @@ class NotReady(SttError):
     reason = "NOT_READY"
 
 
+class NoBackend(SttError):
+    """The router found no backend able to take the request (all down or unreachable)."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "NO_BACKEND"
+
+
 class Cancelled(SttError):
     code = grpc.StatusCode.CANCELLED
     reason = "CANCELLED"
@@ -85,6 +92,19 @@ class Unimplemented(SttError):
     reason = "UNIMPLEMENTED"
 
 
+class Relayed(SttError):
+    """Another service's error status, passed on unchanged: the router relays a backend's
+    refusal (INVALID_ARGUMENT, DEADLINE_EXCEEDED, ...) with its message and details."""
+
+    def __init__(
+        self, code: grpc.StatusCode, message: str, trailing_metadata: tuple[tuple[str, str], ...]
+    ):
+        super().__init__(message)
+        self.code = code
+        self.reason = code.name
+        self.trailing_metadata = trailing_metadata
+
+
 def _pack(message) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
@@ -93,6 +113,8 @@ def _pack(message) -> any_pb2.Any:
 
 def to_grpc_status(error: BaseException, request_id: str) -> grpc.Status:
     """The status a client receives for `error`, with ErrorInfo (and RetryInfo when overloaded)."""
+    if isinstance(error, Relayed):
+        return _relayed_status(error, request_id)
     if not isinstance(error, SttError):
         error = SttError(f"internal error (request id {request_id})")
     info = error_details_pb2.ErrorInfo(
@@ -112,6 +134,13 @@ def to_grpc_status(error: BaseException, request_id: str) -> grpc.Status:
     return _Status(
         grpc_status.code, grpc_status.details, (*grpc_status.trailing_metadata, *trailers)
     )
+
+
+def _relayed_status(error: Relayed, request_id: str) -> grpc.Status:
+    # The backend's details (ErrorInfo, RetryInfo) already carry the request id the router
+    # sent it; only the trailer is set again so it appears once.
+    trailers = tuple((k, v) for k, v in error.trailing_metadata if k != "x-request-id")
+    return _Status(error.code, error.message, (*trailers, ("x-request-id", request_id)))
 
 
 class _Status(grpc.Status):

@@ -2,6 +2,8 @@
 
 STARTING until the model is loaded and one warm-up inference ran, SERVING after, DRAINING from
 SIGTERM on (refusing new work while in-flight requests finish), FAILED if loading failed.
+A server whose health entries depend on more than its own state (the router's follow its
+backends) narrows `serving` in a subclass and calls `publish` when that changes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer
 
 from services.core.errors import NotReady
-from services.core.metrics import ServiceMetrics
+from services.core.metrics import ServerMetrics
 
 
 class State(enum.Enum):
@@ -27,7 +29,7 @@ _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class Lifecycle:
-    def __init__(self, grpc_service_names: list[str], metrics: ServiceMetrics):
+    def __init__(self, grpc_service_names: list[str], metrics: ServerMetrics):
         self.health = HealthServicer()
         self._names = ["", *grpc_service_names]  # "" is the whole server
         self._metrics = metrics
@@ -49,9 +51,15 @@ class Lifecycle:
         if self.state is State.FAILED:
             raise NotReady("the model failed to load; see the service log")
 
+    def serving(self, name: str) -> bool:
+        """What the health entry `name` reports: SERVING (True) or NOT_SERVING."""
+        return self.ready
+
     async def set(self, state: State) -> None:
         self.state = state
-        status = _SERVING if state is State.SERVING else _NOT_SERVING
-        for name in self._names:
-            await self.health.set(name, status)
+        await self.publish()
         self._metrics.ready.labels(self._metrics.service).set(1 if self.ready else 0)
+
+    async def publish(self) -> None:
+        for name in self._names:
+            await self.health.set(name, _SERVING if self.serving(name) else _NOT_SERVING)

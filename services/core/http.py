@@ -13,11 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.core.health import Lifecycle
-from services.core.metrics import ServiceMetrics
+from services.core.metrics import ServerMetrics
 
 
 class ProbeServer:
-    def __init__(self, host: str, port: int, lifecycle: Lifecycle, metrics: ServiceMetrics):
+    def __init__(self, host: str, port: int, lifecycle: Lifecycle, metrics: ServerMetrics):
         handler = _handler_class(lifecycle, metrics)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
@@ -37,12 +37,12 @@ class ProbeServer:
         self._server.server_close()
 
 
-def _handler_class(lifecycle: Lifecycle, metrics: ServiceMetrics):
+def _handler_class(lifecycle: Lifecycle, metrics: ServerMetrics):
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                metrics.sample_gpu_memory()
+                metrics.before_scrape()
                 self._send(HTTPStatus.OK, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
                 self._probe(lifecycle.live)

@@ -1,7 +1,8 @@
 """Every Prometheus metric a language service exports, defined once (see docs/metrics.md).
 
 Each server owns a registry, so several servers in one process (tests, benchmarks) keep their
-counts apart; every series carries the `service` label.
+counts apart; every series carries the `service` label. `ServerMetrics` holds what every server
+exports, the router included; `ServiceMetrics` adds a language service's own.
 """
 
 from __future__ import annotations
@@ -15,10 +16,24 @@ RTF_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5)
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
-class ServiceMetrics:
+class ServerMetrics:
     def __init__(self, service: str, registry: CollectorRegistry | None = None):
         self.registry = registry or CollectorRegistry()
         self.service = service
+        self.ready = Gauge(
+            "stt_ready",
+            "1 when the server accepts requests, else 0.",
+            ["service"],
+            registry=self.registry,
+        )
+
+    def before_scrape(self) -> None:
+        """Refreshes values that are read, not counted; called by /metrics before it renders."""
+
+
+class ServiceMetrics(ServerMetrics):
+    def __init__(self, service: str, registry: CollectorRegistry | None = None):
+        super().__init__(service, registry)
         r = self.registry
         self.requests = Counter(
             "stt_requests",
@@ -104,9 +119,6 @@ class ServiceMetrics:
         self.interim_results = Counter(
             "stt_stream_interim_results", "Interim results sent.", ["service"], registry=r
         )
-        self.ready = Gauge(
-            "stt_ready", "1 when the service accepts requests, else 0.", ["service"], registry=r
-        )
         self.gpu_memory = Gauge(
             "stt_gpu_memory_bytes",
             "GPU memory held by this process (CUDA only).",
@@ -119,6 +131,9 @@ class ServiceMetrics:
             ["service", "version", "model", "device", "precision"],
             registry=r,
         )
+
+    def before_scrape(self) -> None:
+        self.sample_gpu_memory()
 
     def sample_gpu_memory(self) -> None:
         """Reads torch's CUDA allocator, when a backend has torch on a GPU (read at scrape)."""

@@ -34,6 +34,15 @@ class Recognition:
     audio_seconds: float
 
 
+@dataclass(frozen=True)
+class Detection:
+    """The language heard in the first piece of speech; empty when there is no speech."""
+
+    language: str
+    probability: float
+    audio_seconds: float
+
+
 class Recognizer:
     def __init__(
         self,
@@ -70,6 +79,18 @@ class Recognizer:
         result = Recognition(transcript, decoded.duration)
         self._cache.put(self._key(job), result)
         return result
+
+    def detect(self, job: RecognitionJob, cancellation: Cancellation) -> Detection:
+        with self._stage("decode"):
+            decoded = audio_mod.decode(job.content, job.audio, self._limits)
+        cancellation.check()
+        pieces = self._pieces(decoded.samples, job.vad)
+        if not pieces:
+            return Detection("", 0.0, decoded.duration)
+        first = pieces[0].audio(decoded.samples)
+        with self._stage("language_id"):
+            language, probability = self._backend.detect_language(first, cancellation)
+        return Detection(language, probability, decoded.duration)
 
     def _pieces(self, samples, vad: bool) -> list[Piece]:
         if not vad:

@@ -1,7 +1,8 @@
 """Hosts one backend as a gRPC service: build, start, load and warm up, serve, drain.
 
 `SpeechServer` wires the core's parts together; tests build one in process on port 0 and the
-command line calls `serve`, which runs until SIGTERM or SIGINT and then drains.
+command line calls `serve`, which runs until SIGTERM or SIGINT and then drains. The router
+hosts itself with the same `speech_grpc_server` and `serve`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import gc
 import logging
 import signal
 import time
+from typing import Protocol
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -27,7 +29,7 @@ from services.core.http import ProbeServer
 from services.core.metrics import ServiceMetrics
 from services.core.recognizer import Recognizer
 from services.core.servicer import SpeechServicer
-from services.core.settings import ServiceSettings
+from services.core.settings import ServerSettings, ServiceSettings
 from services.core.vad import VadSettings, VoiceActivityDetector
 
 log = logging.getLogger("stt.server")
@@ -37,6 +39,9 @@ SPEECH_SERVICE = stt_pb2.DESCRIPTOR.services_by_name["Speech"].full_name
 # message meets gRPC's RESOURCE_EXHAUSTED "larger than max", before it is read into memory.
 MESSAGE_HEADROOM_BYTES = 1024 * 1024
 DRAIN_POLL_S = 0.05
+# The router pings its backends' idle connections to find dead ones; gRPC servers refuse
+# (GOAWAY "too many pings") pings more often than every 5 minutes unless told otherwise.
+MIN_PING_INTERVAL_MS = 10_000
 
 
 class SpeechServer:
@@ -87,18 +92,8 @@ class SpeechServer:
         self._loading = asyncio.create_task(self._load_and_warm_up())
 
     def _grpc_server(self) -> grpc.aio.Server:
-        """Made on the running event loop, which grpc.aio binds the server to."""
         limit = 2 * self.settings.max_audio_bytes + MESSAGE_HEADROOM_BYTES
-        server = grpc.aio.server(
-            options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)]
-        )
-        stt_pb2_grpc.add_SpeechServicer_to_server(self.servicer, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.lifecycle.health, server)
-        health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-        reflection.enable_server_reflection(
-            [SPEECH_SERVICE, health_name, reflection.SERVICE_NAME], server
-        )
-        return server
+        return speech_grpc_server(self.servicer, self.lifecycle, limit)
 
     async def wait_loaded(self) -> bool:
         """Waits for the model; True when SERVING, False when loading failed."""
@@ -161,8 +156,44 @@ class SpeechServer:
         )
 
 
-async def serve(server: SpeechServer) -> int:
-    """Runs until SIGTERM/SIGINT (exit 0 after draining) or a failed model load (exit 1)."""
+def speech_grpc_server(
+    servicer: stt_pb2_grpc.SpeechServicer, lifecycle: Lifecycle, max_message_bytes: int
+) -> grpc.aio.Server:
+    """A server for stt.v1.Speech with health and reflection, as every stt-suite server runs it.
+
+    Made on the running event loop, which grpc.aio binds the server to.
+    """
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 0),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", MIN_PING_INTERVAL_MS),
+        ]
+    )
+    stt_pb2_grpc.add_SpeechServicer_to_server(servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(lifecycle.health, server)
+    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    reflection.enable_server_reflection(
+        [SPEECH_SERVICE, health_name, reflection.SERVICE_NAME], server
+    )
+    return server
+
+
+class Servable(Protocol):
+    """What `serve` runs: a language service's `SpeechServer`, or the router."""
+
+    settings: ServerSettings
+
+    async def start(self) -> None: ...
+
+    async def wait_loaded(self) -> bool: ...
+
+    async def drain(self, grace_s: float) -> None: ...
+
+
+async def serve(server: Servable) -> int:
+    """Runs until SIGTERM/SIGINT (exit 0 after draining) or a failed start-up (exit 1)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

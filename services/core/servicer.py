@@ -6,37 +6,35 @@ Every language service runs this same class; what differs is the backend behind 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
-import re
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import TypeVar
 
 import grpc
-from opentelemetry import trace
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
 import services
-from services.core import convert, languages, tracing
+from services.core import convert, languages
 from services.core.backend import Backend, Cancellation
 from services.core.endpointer import EndpointSettings
 from services.core.errors import InvalidConfig, SttError, to_grpc_status
 from services.core.gate import Gate
 from services.core.health import Lifecycle, State
-from services.core.logs import request_id_var, trace_id_var
 from services.core.metrics import ServiceMetrics
-from services.core.recognizer import Recognition, RecognitionJob, Recognizer
+from services.core.recognizer import Recognition, Recognizer
+from services.core.requests import REQUEST_ID_HEADER, RequestScope, abandoned_code, request_scope
 from services.core.settings import ServiceSettings
 from services.core.stream_audio import stream_decoder
 from services.core.streaming import Final, StreamSession, StreamSettings
 
 log = logging.getLogger("stt.servicer")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_STATES = {
+T = TypeVar("T")
+# Lifecycle states as GetServiceInfo reports them.
+INFO_STATES = {
     State.STARTING: stt_pb2.ServiceInfo.STARTING,
     State.SERVING: stt_pb2.ServiceInfo.SERVING,
     State.DRAINING: stt_pb2.ServiceInfo.DRAINING,
@@ -75,91 +73,100 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         )
 
     async def Recognize(self, request, context):
-        return await self._handle(
-            "Recognize",
-            request.config.language_code,
-            context,
-            lambda scope: self._recognize(request, context, scope),
-        )
+        language = request.config.language_code
+        return await self._answer("Recognize", language, self._recognize, request, context)
 
-    async def _recognize(self, request, context, scope: _Scope) -> stt_pb2.RecognizeResponse:
-        self._lifecycle.require_ready()
-        info = self._backend.info
-        job = convert.to_job(request, info.languages, self._service, self._settings.vad_enabled)
+    async def DetectLanguage(self, request, context):
+        return await self._answer("DetectLanguage", "", self._detect, request, context)
+
+    async def _recognize(self, request, context, scope: RequestScope, started: float):
+        job = convert.to_job(
+            request, self._backend.info.languages, self._service, self._settings.vad_enabled
+        )
         # Hashing megabytes of audio would stall the event loop: do it on a thread.
         cached = await asyncio.to_thread(self._recognizer.cached, job)
-        recognition = cached or await self._infer(job, context)
+        recognition = cached or await self._in_slot(context, self._recognizer.run, job)
         response = convert.to_response(
             recognition,
             request.config,
             request_id=scope.request_id,
-            model=info.model,
+            model=self._backend.info.model,
             service=self._service,
-            processing_s=scope.elapsed_s(),
+            processing_s=time.perf_counter() - started,
         )
-        scope.language = response.language_code or scope.language
-        self._observe_success(recognition, scope.elapsed_s())
-        context.set_trailing_metadata((("x-request-id", scope.request_id),))
-        return response
+        self._observe_success(recognition, time.perf_counter() - started)
+        return response, response.language_code
 
-    async def _handle(self, method: str, language: str, context, work):
-        """Runs `work(scope)` as one request: span, ids, error mapping, metrics, access log."""
-        with self._request_scope(method, language, context) as scope:
+    async def _detect(self, request, context, scope: RequestScope, started: float):
+        job = convert.to_detection_job(request, self._settings.vad_enabled)
+        detection = await self._in_slot(context, self._recognizer.detect, job)
+        response = stt_pb2.DetectLanguageResponse(
+            language_code=detection.language,
+            language_probability=detection.probability,
+            request_id=scope.request_id,
+            service=self._service,
+            model=self._backend.info.model,
+            processing_time=convert.duration(time.perf_counter() - started),
+        )
+        return response, detection.language or "unknown"
+
+    async def _answer(self, method: str, language: str, handler, request, context):
+        """Serves one unary call: scope, readiness, error mapping and metrics around `handler`,
+        which returns the response and the language to count it under."""
+        started = time.perf_counter()
+        language = languages.metric_label(language)
+        refusal = None
+        with request_scope(method, context, self._service) as scope:
             try:
-                return await work(scope)
+                self._lifecycle.require_ready()
+                response, language = await handler(request, context, scope, started)
+                context.set_trailing_metadata(((REQUEST_ID_HEADER, scope.request_id),))
+                return response
             except SttError as error:
                 scope.code = error.code
                 self._count_rejection(error)
                 log.info(
                     "request refused", extra={"code": error.code.name, "reason": error.message}
                 )
-                await context.abort_with_status(to_grpc_status(error, scope.request_id))
+                refusal = to_grpc_status(error, scope.request_id)
             except asyncio.CancelledError:
-                scope.code = _abandoned_code(context)
+                scope.code = abandoned_code(context)
                 raise
             except Exception as error:
                 scope.code = grpc.StatusCode.INTERNAL
                 log.exception("request failed")
-                await context.abort_with_status(to_grpc_status(error, scope.request_id))
+                refusal = to_grpc_status(error, scope.request_id)
             finally:
-                self._observe_request(method, scope)
+                code = scope.code.name
+                self._metrics.requests.labels(self._service, method, language, code).inc()
+                elapsed = time.perf_counter() - started
+                self._metrics.latency.labels(self._service, method).observe(elapsed)
+                log.info(
+                    "request finished",
+                    extra={
+                        "method": method,
+                        "code": code,
+                        "language": language,
+                        "duration_ms": round(elapsed * 1000, 1),
+                    },
+                )
+        # Answered only now, so whoever reads the metrics after the refusal finds it counted.
+        await context.abort_with_status(refusal)
 
     def _count_rejection(self, error: SttError) -> None:
-        reasons = {
-            grpc.StatusCode.RESOURCE_EXHAUSTED: "overloaded",
-            grpc.StatusCode.UNAVAILABLE: "not_ready",
-        }
-        if error.code in reasons:
-            self._metrics.rejections.labels(self._service, reasons[error.code]).inc()
-
-    def _observe_request(self, method: str, scope: _Scope) -> None:
-        elapsed = scope.elapsed_s()
-        self._metrics.requests.labels(self._service, method, scope.language, scope.code.name).inc()
-        self._metrics.latency.labels(self._service, method).observe(elapsed)
-        log.info(
-            "request finished",
-            extra={
-                "method": method,
-                "code": scope.code.name,
-                "language": scope.language,
-                "duration_ms": round(elapsed * 1000, 1),
-            },
-        )
+        if error.code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+            self._metrics.rejections.labels(self._service, "overloaded").inc()
+        elif error.code is grpc.StatusCode.UNAVAILABLE:
+            self._metrics.rejections.labels(self._service, "not_ready").inc()
 
     async def StreamingRecognize(self, request_iterator, context):
-        await self._handle(
-            "StreamingRecognize",
-            "",
-            context,
-            lambda scope: self._stream(aiter(request_iterator), context, scope),
-        )
+        requests = aiter(request_iterator)
+        await self._answer("StreamingRecognize", "", self._stream, requests, context)
 
-    async def _stream(self, requests, context, scope: _Scope) -> None:
-        self._lifecycle.require_ready()
+    async def _stream(self, requests, context, scope: RequestScope, started: float):
         streaming, spec, options = convert.to_stream_setup(
             await anext(requests, None), self._backend.info.languages, self._service
         )
-        scope.language = languages.metric_label(options.language or "")
         if not options.beam_size:  # a live stream favours latency over the last bit of accuracy
             options = replace(options, beam_size=self._settings.stream_beam_size)
         decoder = stream_decoder(spec, self._settings.stream_max_buffer_bytes)
@@ -185,7 +192,10 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
             await session.cancel()
             decoder.abandon()
             self._metrics.active_streams.labels(self._service).dec()
-            self._metrics.stream_duration.labels(self._service).observe(scope.elapsed_s())
+            self._metrics.stream_duration.labels(self._service).observe(
+                time.perf_counter() - started
+            )
+        return None, options.language or "detect"
 
     async def _feed(self, requests, decoder, session: StreamSession) -> None:
         """Audio messages into the session until the client half-closes or the utterance
@@ -223,7 +233,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
             max_concurrency=self._gate.max_concurrency,
             max_queue=self._gate.max_queue,
             ready=self._lifecycle.ready,
-            state=_STATES[self._lifecycle.state],
+            state=INFO_STATES[self._lifecycle.state],
             max_audio_seconds=self._settings.max_audio_seconds,
             max_audio_bytes=self._settings.max_audio_bytes,
             streaming_supported=True,
@@ -233,11 +243,8 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _infer(self, job: RecognitionJob, context) -> Recognition:
-        return await self._in_slot(context, self._recognizer.run, job)
-
-    async def _in_slot(self, context, work, *args):
-        """Runs `work(*args, cancellation)` on a worker thread while holding a gate slot."""
+    async def _in_slot(self, context, work: Callable[..., T], *args) -> T:
+        """Runs `work(*args, cancellation)` in a worker thread while holding an inference slot."""
         remaining = context.time_remaining()
         await self._gate.acquire(remaining)
         self._update_gauges()
@@ -288,50 +295,6 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
             "precision": info.precision,
             "languages": list(info.languages),
         }
-
-    @contextlib.contextmanager
-    def _request_scope(self, method: str, language: str, context) -> Iterator[_Scope]:
-        metadata = context.invocation_metadata() or ()
-        sent_id = next((v for k, v in metadata if k == "x-request-id"), "")
-        request_id = sent_id if _REQUEST_ID.match(sent_id or "") else uuid.uuid4().hex
-        parent = tracing.extract(metadata)
-        with tracing.tracer.start_as_current_span(
-            f"stt.v1.Speech/{method}", context=parent, kind=trace.SpanKind.SERVER
-        ) as span:
-            span.set_attribute("stt.request_id", request_id)
-            span.set_attribute("stt.service", self._service)
-            tokens = (
-                request_id_var.set(request_id),
-                trace_id_var.set(tracing.trace_id_hex(span)),
-            )
-            scope = _Scope(request_id, languages.metric_label(language))
-            try:
-                yield scope
-            finally:
-                span.set_attribute("rpc.grpc.status_code", scope.code.value[0])
-                trace_id_var.reset(tokens[1])
-                request_id_var.reset(tokens[0])
-
-
-class _Scope:
-    """One request as the servicer tracks it."""
-
-    def __init__(self, request_id: str, language: str):
-        self.request_id = request_id
-        self.language = language  # as asked; the language used, once known
-        self.code = grpc.StatusCode.OK
-        self._started = time.perf_counter()
-
-    def elapsed_s(self) -> float:
-        return time.perf_counter() - self._started
-
-
-def _abandoned_code(context) -> grpc.StatusCode:
-    """Why a call ended early: its deadline passed, or the client cancelled it."""
-    remaining = context.time_remaining()
-    if remaining is not None and remaining <= 0:
-        return grpc.StatusCode.DEADLINE_EXCEEDED
-    return grpc.StatusCode.CANCELLED
 
 
 def _consume_result(future) -> None:

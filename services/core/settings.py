@@ -1,4 +1,5 @@
-"""Settings shared by every language service; each service subclasses with its env prefix.
+"""Settings shared by every server: `ServerSettings` for anything that serves gRPC (the router
+too), `ServiceSettings` for the language services. Each server subclasses with its env prefix.
 
 Every field is read from the environment (`<PREFIX>_<FIELD>`, e.g. `WHISPER_EN_GRPC_PORT`),
 and the command line overrides it. `docs/configuration.md` lists them all; a test keeps that
@@ -11,15 +12,22 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class ServiceSettings(BaseSettings):
+class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", validate_default=True)
 
-    model: str = Field(description="Model to serve: a local path or a hub id.")
     host: str = Field("127.0.0.1", description="Address the gRPC and HTTP servers bind.")
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
     http_port: int = Field(
         9090, ge=0, le=65535, description="HTTP port for /metrics, /healthz, /readyz; 0 picks."
     )
+    drain_grace_s: float = Field(
+        20.0, ge=0, description="On SIGTERM: time given to in-flight requests before exit."
+    )
+    log_level: str = Field("info", description="debug, info, warning or error.")
+
+
+class ServiceSettings(ServerSettings):
+    model: str = Field(description="Model to serve: a local path or a hub id.")
     max_concurrency: int = Field(4, ge=1, description="Inferences run at the same time.")
     max_queue: int = Field(
         2, ge=0, description="Requests that may wait for a slot; past it RESOURCE_EXHAUSTED."
@@ -78,7 +86,3 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="Streaming: compressed audio waiting to be decoded; past it OUT_OF_RANGE.",
     )
-    drain_grace_s: float = Field(
-        20.0, ge=0, description="On SIGTERM: time given to in-flight requests before exit."
-    )
-    log_level: str = Field("info", description="debug, info, warning or error.")

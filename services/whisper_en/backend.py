@@ -93,6 +93,15 @@ class WhisperBackend(Backend):
             found.append(_segment(segment))
         return Transcript(tuple(found), info.language, info.language_probability)
 
+    def detect_language(self, audio: np.ndarray, cancellation: Cancellation) -> tuple[str, float]:
+        """Whisper's language-id pass: one encoder window (30 s) and one decoder step."""
+        assert self._model is not None, "load() first"
+        cancellation.check()
+        _, _, ranked = self._model.detect_language(audio)
+        served = set(self.info.languages)
+        # Ranked most likely first; the best language this service serves wins.
+        return next(((code, p) for code, p in ranked if code in served), ("", 0.0))
+
 
 def _segment(segment) -> Segment:
     words = tuple(

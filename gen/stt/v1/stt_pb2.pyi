@@ -190,12 +190,36 @@ class StreamingRecognitionResult(_message.Message):
     result_start_offset: _duration_pb2.Duration
     def __init__(self, alternatives: _Optional[_Iterable[_Union[SpeechRecognitionAlternative, _Mapping]]] = ..., is_final: _Optional[bool] = ..., stability: _Optional[float] = ..., result_end_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., channel_tag: _Optional[int] = ..., language_code: _Optional[str] = ..., result_start_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
+class DetectLanguageRequest(_message.Message):
+    __slots__ = ("config", "audio")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    config: RecognitionConfig
+    audio: RecognitionAudio
+    def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., audio: _Optional[_Union[RecognitionAudio, _Mapping]] = ...) -> None: ...
+
+class DetectLanguageResponse(_message.Message):
+    __slots__ = ("language_code", "language_probability", "request_id", "service", "model", "processing_time")
+    LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROCESSING_TIME_FIELD_NUMBER: _ClassVar[int]
+    language_code: str
+    language_probability: float
+    request_id: str
+    service: str
+    model: str
+    processing_time: _duration_pb2.Duration
+    def __init__(self, language_code: _Optional[str] = ..., language_probability: _Optional[float] = ..., request_id: _Optional[str] = ..., service: _Optional[str] = ..., model: _Optional[str] = ..., processing_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
 class GetServiceInfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class ServiceInfo(_message.Message):
-    __slots__ = ("service", "version", "language_codes", "model", "device", "precision", "max_concurrency", "max_queue", "ready", "state", "max_audio_seconds", "max_audio_bytes", "streaming_supported", "max_stream_seconds")
+    __slots__ = ("service", "version", "language_codes", "model", "device", "precision", "max_concurrency", "max_queue", "ready", "state", "max_audio_seconds", "max_audio_bytes", "streaming_supported", "backend_name", "target", "backends", "routes", "max_stream_seconds")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[ServiceInfo.State]
@@ -219,6 +243,10 @@ class ServiceInfo(_message.Message):
     MAX_AUDIO_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MAX_AUDIO_BYTES_FIELD_NUMBER: _ClassVar[int]
     STREAMING_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_NAME_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
     MAX_STREAM_SECONDS_FIELD_NUMBER: _ClassVar[int]
     service: str
     version: str
@@ -233,5 +261,17 @@ class ServiceInfo(_message.Message):
     max_audio_seconds: float
     max_audio_bytes: int
     streaming_supported: bool
+    backend_name: str
+    target: str
+    backends: _containers.RepeatedCompositeFieldContainer[ServiceInfo]
+    routes: _containers.RepeatedCompositeFieldContainer[Route]
     max_stream_seconds: float
-    def __init__(self, service: _Optional[str] = ..., version: _Optional[str] = ..., language_codes: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., device: _Optional[str] = ..., precision: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., max_queue: _Optional[int] = ..., ready: _Optional[bool] = ..., state: _Optional[_Union[ServiceInfo.State, str]] = ..., max_audio_seconds: _Optional[float] = ..., max_audio_bytes: _Optional[int] = ..., streaming_supported: _Optional[bool] = ..., max_stream_seconds: _Optional[float] = ...) -> None: ...
+    def __init__(self, service: _Optional[str] = ..., version: _Optional[str] = ..., language_codes: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., device: _Optional[str] = ..., precision: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., max_queue: _Optional[int] = ..., ready: _Optional[bool] = ..., state: _Optional[_Union[ServiceInfo.State, str]] = ..., max_audio_seconds: _Optional[float] = ..., max_audio_bytes: _Optional[int] = ..., streaming_supported: _Optional[bool] = ..., backend_name: _Optional[str] = ..., target: _Optional[str] = ..., backends: _Optional[_Iterable[_Union[ServiceInfo, _Mapping]]] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., max_stream_seconds: _Optional[float] = ...) -> None: ...
+
+class Route(_message.Message):
+    __slots__ = ("pattern", "backends")
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    pattern: str
+    backends: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, pattern: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ...) -> None: ...

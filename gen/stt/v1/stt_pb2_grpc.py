@@ -49,6 +49,11 @@ class SpeechStub:
                 request_serializer=stt_dot_v1_dot_stt__pb2.GetServiceInfoRequest.SerializeToString,
                 response_deserializer=stt_dot_v1_dot_stt__pb2.ServiceInfo.FromString,
                 _registered_method=True)
+        self.DetectLanguage = channel.unary_unary(
+                '/stt.v1.Speech/DetectLanguage',
+                request_serializer=stt_dot_v1_dot_stt__pb2.DetectLanguageRequest.SerializeToString,
+                response_deserializer=stt_dot_v1_dot_stt__pb2.DetectLanguageResponse.FromString,
+                _registered_method=True)
 
 
 class SpeechServicer:
@@ -70,7 +75,16 @@ class SpeechServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetServiceInfo(self, request, context):
-        """Describes the service: model, languages, device, limits and readiness.
+        """Describes the service: model, languages, device, limits and readiness. The router adds
+        what each of its backends reports, and its routing table.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DetectLanguage(self, request, context):
+        """Tells which language is spoken, from the first piece of speech, without transcribing.
+        The router asks this of its detector when a request leaves `language_code` empty.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,6 +107,11 @@ def add_SpeechServicer_to_server(servicer, server):
                     servicer.GetServiceInfo,
                     request_deserializer=stt_dot_v1_dot_stt__pb2.GetServiceInfoRequest.FromString,
                     response_serializer=stt_dot_v1_dot_stt__pb2.ServiceInfo.SerializeToString,
+            ),
+            'DetectLanguage': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetectLanguage,
+                    request_deserializer=stt_dot_v1_dot_stt__pb2.DetectLanguageRequest.FromString,
+                    response_serializer=stt_dot_v1_dot_stt__pb2.DetectLanguageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +195,33 @@ class Speech:
             '/stt.v1.Speech/GetServiceInfo',
             stt_dot_v1_dot_stt__pb2.GetServiceInfoRequest.SerializeToString,
             stt_dot_v1_dot_stt__pb2.ServiceInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetectLanguage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stt.v1.Speech/DetectLanguage',
+            stt_dot_v1_dot_stt__pb2.DetectLanguageRequest.SerializeToString,
+            stt_dot_v1_dot_stt__pb2.DetectLanguageResponse.FromString,
             options,
             channel_credentials,
             insecure,

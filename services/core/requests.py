@@ -1,0 +1,64 @@
+"""The scope of one request on any server (language service or router): its request id, its
+server span joined to the caller's trace, and the context variables that put both into every
+log line written while it is served."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from collections.abc import Iterator
+
+import grpc
+from opentelemetry import trace
+
+from services.core import tracing
+from services.core.logs import request_id_var, trace_id_var
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestScope:
+    def __init__(self, request_id: str, span: trace.Span):
+        self.request_id = request_id
+        self.span = span
+        self.code = grpc.StatusCode.OK
+
+    def outgoing_metadata(self) -> tuple[tuple[str, str], ...]:
+        """Metadata for a call made on this request's behalf: its id and trace context."""
+        return ((REQUEST_ID_HEADER, self.request_id), *tracing.inject({}).items())
+
+
+@contextlib.contextmanager
+def request_scope(method: str, context, service: str) -> Iterator[RequestScope]:
+    """Serves one call of `stt.v1.Speech/<method>`; the caller sets `scope.code` on failure."""
+    metadata = context.invocation_metadata() or ()
+    sent_id = next((v for k, v in metadata if k == REQUEST_ID_HEADER), "")
+    request_id = sent_id if _REQUEST_ID.match(sent_id or "") else uuid.uuid4().hex
+    parent = tracing.extract(metadata)
+    with tracing.tracer.start_as_current_span(
+        f"stt.v1.Speech/{method}", context=parent, kind=trace.SpanKind.SERVER
+    ) as span:
+        span.set_attribute("stt.request_id", request_id)
+        span.set_attribute("stt.service", service)
+        remaining = context.time_remaining()
+        if remaining is not None:
+            # The caller's deadline as it arrived here, so a trace shows it reached each hop.
+            span.set_attribute("stt.deadline_s", remaining)
+        tokens = (request_id_var.set(request_id), trace_id_var.set(tracing.trace_id_hex(span)))
+        scope = RequestScope(request_id, span)
+        try:
+            yield scope
+        finally:
+            span.set_attribute("rpc.grpc.status_code", scope.code.value[0])
+            trace_id_var.reset(tokens[1])
+            request_id_var.reset(tokens[0])
+
+
+def abandoned_code(context) -> grpc.StatusCode:
+    """Why a call ended early: its deadline passed, or the client cancelled it."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED

@@ -1,0 +1,88 @@
+"""Every Prometheus metric the router exports, defined once (see docs/metrics.md).
+
+`language` is the route's pattern (`en`, `ha`, `*`), `detect` before a language is known and
+`unknown` for a code no route matches, so clients' spellings of a code never multiply series.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from services.core.metrics import ServerMetrics
+
+# Finer than a language service's: the router's own share of a request is a millisecond or less.
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    120,
+    300,
+)
+
+
+class RouterMetrics(ServerMetrics):
+    def __init__(self, service: str, registry: CollectorRegistry | None = None):
+        super().__init__(service, registry)
+        r = self.registry
+        self.requests = Counter(
+            "stt_router_requests",
+            "Requests the router finished, by the status its client got.",
+            ["service", "method", "language", "code"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "stt_router_request_duration_seconds",
+            "Time from a request's arrival at the router to its answer.",
+            ["service", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.attempts = Counter(
+            "stt_router_attempts",
+            "Calls the router made to backends, by backend and the status it answered.",
+            ["service", "method", "language", "backend", "code"],
+            registry=r,
+        )
+        self.failovers = Counter(
+            "stt_router_failovers",
+            "Backend refusals after which the router tried another backend or replica.",
+            ["service", "method", "language", "backend", "code"],
+            registry=r,
+        )
+        self.rejections = Counter(
+            "stt_router_rejections",
+            "Requests the router itself refused, by reason.",
+            ["service", "method", "language", "reason"],
+            registry=r,
+        )
+        self.detections = Counter(
+            "stt_router_detections",
+            "Languages detected for requests that gave none.",
+            ["service", "language"],
+            registry=r,
+        )
+        self.backend_up = Gauge(
+            "stt_router_backend_up",
+            "1 while a backend's health check says SERVING, else 0.",
+            ["service", "backend"],
+            registry=r,
+        )
+        self.language_up = Gauge(
+            "stt_router_language_up",
+            "1 while at least one backend of a route is serving, else 0.",
+            ["service", "language"],
+            registry=r,
+        )

@@ -1,0 +1,140 @@
+"""The router's backends: one gRPC channel per target, made once and shared by every request,
+and a health check of each that the router consults to skip backends that are not serving.
+
+A target is a gRPC name such as `dns:///whisper-en:50051` (a headless Service in the cluster:
+one address per replica) or `ipv4:127.0.0.1:50061,127.0.0.1:50062`. The channel balances over
+its addresses with `round_robin`, and its client-side health checking keeps replicas whose
+`stt.v1.Speech` health is NOT_SERVING (loading, draining) out of the rotation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from stt.v1 import stt_pb2_grpc
+
+from services.core.server import SPEECH_SERVICE
+from services.router.metrics import RouterMetrics
+from services.router.settings import RouterSettings
+
+log = logging.getLogger("stt.router.pool")
+SERVICE_CONFIG = {
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "healthCheckConfig": {"serviceName": SPEECH_SERVICE},
+}
+# A replica that went away is tried again within seconds, not gRPC's default two minutes.
+RECONNECT_BACKOFF_MS = (500, 5_000)
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+def channel_options(settings: RouterSettings) -> list[tuple[str, object]]:
+    return [
+        ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
+        ("grpc.keepalive_time_ms", round(settings.keepalive_time_s * 1000)),
+        ("grpc.keepalive_timeout_ms", round(settings.keepalive_timeout_s * 1000)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[0]),
+        ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[1]),
+        ("grpc.max_send_message_length", -1),
+        ("grpc.max_receive_message_length", -1),
+        # The router chooses where a refused request goes next; gRPC must not retry on its own.
+        ("grpc.enable_retries", 0),
+    ]
+
+
+class BackendChannel:
+    """One named backend target: its channels and stubs, and whether it was last seen serving.
+
+    Streams go over a twin channel of the synchronous API: grpc.aio reports INTERNAL instead
+    of the backend's own status when a backend ends a stream while a message is being sent
+    (grpc/grpc#36066), and a stream refused at once must reach the client with its status.
+    """
+
+    def __init__(self, name: str, target: str, options: list[tuple[str, object]]):
+        self.name = name
+        self.target = target
+        self.channel = grpc.aio.insecure_channel(target, options=options)
+        self.speech = stt_pb2_grpc.SpeechStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+        self.stream_channel = grpc.insecure_channel(target, options=options)
+        self.streams = stt_pb2_grpc.SpeechStub(self.stream_channel)
+        self.serving = False
+
+    async def close(self) -> None:
+        await self.channel.close()
+        self.stream_channel.close()
+
+
+class BackendPool:
+    def __init__(
+        self,
+        backends: dict[str, str],
+        settings: RouterSettings,
+        metrics: RouterMetrics,
+        on_change: Callable[[], Awaitable[None]],
+    ):
+        self._targets = backends
+        self._settings = settings
+        self._metrics = metrics
+        self._on_change = on_change
+        self._backends: dict[str, BackendChannel] = {}
+        self._watchers: list[asyncio.Task] = []
+
+    def __getitem__(self, name: str) -> BackendChannel:
+        return self._backends[name]
+
+    def __iter__(self) -> Iterator[BackendChannel]:
+        return iter(self._backends.values())
+
+    def serving(self, name: str) -> bool:
+        return self._backends[name].serving
+
+    async def start(self) -> None:
+        """Opens every channel (on the running loop, as grpc.aio needs), checks each backend
+        once, then keeps checking in the background."""
+        options = channel_options(self._settings)
+        for name, target in self._targets.items():
+            self._backends[name] = BackendChannel(name, target, options)
+            self._metrics.backend_up.labels(self._metrics.service, name).set(0)
+        await asyncio.gather(*(self._check(b) for b in self))
+        await self._on_change()
+        self._watchers = [asyncio.create_task(self._watch(b)) for b in self]
+
+    async def close(self) -> None:
+        for watcher in self._watchers:
+            watcher.cancel()
+        for watcher in self._watchers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await asyncio.gather(*(b.close() for b in self))
+
+    async def _watch(self, backend: BackendChannel) -> None:
+        while True:
+            await asyncio.sleep(self._settings.health_interval_s)
+            if await self._check(backend):
+                await self._on_change()
+
+    async def _check(self, backend: BackendChannel) -> bool:
+        """Asks the backend's health once; True when its serving state changed."""
+        request = health_pb2.HealthCheckRequest(service=SPEECH_SERVICE)
+        try:
+            reply = await backend.health.Check(request, timeout=self._settings.health_timeout_s)
+            serving = reply.status == _SERVING
+        except grpc.aio.AioRpcError:
+            serving = False  # unreachable, or no replica is serving
+        if serving == backend.serving:
+            return False
+        backend.serving = serving
+        self._metrics.backend_up.labels(self._metrics.service, backend.name).set(int(serving))
+        log.info(
+            "backend health changed",
+            extra={"backend": backend.name, "target": backend.target, "serving": serving},
+        )
+        return True

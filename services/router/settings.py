@@ -1,0 +1,99 @@
+"""Router settings, read from `ROUTER_*`: where it listens, its routing table (see
+`services/router/config.py` for the two forms), and the bounds of failover and health checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from services.core.server import MESSAGE_HEADROOM_BYTES
+from services.core.settings import ServerSettings
+from services.router import config
+
+# The language services' default audio limit, so the router takes whatever they take.
+DEFAULT_MAX_MESSAGE_BYTES = 2 * 64 * 1024 * 1024 + MESSAGE_HEADROOM_BYTES
+
+
+class RouterSettings(ServerSettings):
+    model_config = SettingsConfigDict(env_prefix="ROUTER_")
+
+    routes_file: Path | None = Field(
+        None, description="YAML routing table: backends, routes and detector (see the README)."
+    )
+    backends: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description=(
+            "Backend targets, `name=target;...` (e.g. `whisper_en=dns:///whisper-en:50051`); "
+            "they replace the routes file's backends of the same name."
+        ),
+    )
+    routes: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(
+        default_factory=dict,
+        description=(
+            "Routes, `pattern=backend,backend;...` (e.g. `en*=whisper_en;ha=hausa_stt,whisper_en`);"
+            " they replace the routes file's routes of the same pattern."
+        ),
+    )
+    detector: str = Field(
+        "",
+        description="Backend that detects the language when a request gives none; "
+        "empty: the routes file's, else whisper_en when it is a backend.",
+    )
+    max_attempts: int = Field(
+        4, ge=1, description="Most backend calls one request makes, over replicas and fallbacks."
+    )
+    tries_per_backend: int = Field(
+        2,
+        ge=1,
+        description="Calls to one backend (each may reach another replica) before the next one.",
+    )
+    default_timeout_s: float = Field(
+        300.0, gt=0, description="Deadline given to backend calls when the client set none."
+    )
+    health_interval_s: float = Field(
+        1.0, gt=0, description="Time between health checks of each backend."
+    )
+    health_timeout_s: float = Field(1.0, gt=0, description="Deadline of one health check.")
+    info_timeout_s: float = Field(
+        2.0, gt=0, description="Deadline for each backend's answer to GetServiceInfo."
+    )
+    keepalive_time_s: float = Field(
+        30.0, ge=10, description="Ping an idle backend connection this often to find dead ones."
+    )
+    keepalive_timeout_s: float = Field(
+        10.0, gt=0, description="A ping unanswered this long closes the connection."
+    )
+    max_message_bytes: int = Field(
+        DEFAULT_MAX_MESSAGE_BYTES, gt=0, description="Largest request message accepted, in bytes."
+    )
+    max_streams: int = Field(
+        64, ge=1, description="Streams relayed at once; past it RESOURCE_EXHAUSTED."
+    )
+    stream_replay_bytes: int = Field(
+        1024 * 1024,
+        ge=0,
+        description="Stream messages kept to replay to a fallback backend before the first "
+        "answer; a longer stream is not retried.",
+    )
+
+    @field_validator("backends", mode="before")
+    @classmethod
+    def _parse_backends(cls, value: object) -> object:
+        return config.parse_backends(value) if isinstance(value, str) else value
+
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _parse_routes(cls, value: object) -> object:
+        return config.parse_routes(value) if isinstance(value, str) else value
+
+    def routing(self) -> config.RoutingConfig:
+        """The routing table: the file's, with these settings' entries over it."""
+        base = config.load_file(self.routes_file) if self.routes_file else config.RoutingConfig()
+        routes: dict[str, tuple[str, ...]] = {}
+        for pattern, chain in self.routes.items():
+            config.add_route(routes, pattern, tuple(chain))
+        top = config.RoutingConfig(dict(self.backends), routes, self.detector)
+        return base.overlay(top)

@@ -1,0 +1,157 @@
+"""StreamingRecognize through the router: the client's messages go to a backend as they come,
+and the backend's answers come back as they come.
+
+The first message (`streaming_config`) names the language, so it picks the route. Until the
+backend's first answer, a refusal (full, down) may still move the stream to the next backend:
+the messages sent so far are kept (up to `stream_replay_bytes`) and replayed to it. Once an
+answer went back to the client the stream is never retried; its status is the client's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from stt.v1 import stt_pb2
+
+from services.core.errors import DeadlineExceeded, Overloaded
+from services.router.failover import RETRYABLE, Call, Failover, exhausted, refusal, relayed
+
+# A stream refused for want of a relay thread may try again about this much later.
+STREAM_RETRY_S = 1.0
+_END = object()
+
+
+class ClientMessages:
+    """The client's request stream, read once and shared by successive backend attempts."""
+
+    def __init__(
+        self,
+        first: stt_pb2.StreamingRecognizeRequest,
+        source: AsyncIterator[stt_pb2.StreamingRecognizeRequest],
+        replay_limit_bytes: int,
+    ):
+        self._source = source
+        self._kept = [first]
+        self._kept_bytes = first.ByteSize()
+        self._limit = replay_limit_bytes
+        self._lock = asyncio.Lock()
+        self._ended = False
+        self.answered = False
+
+    @property
+    def replayable(self) -> bool:
+        return not self.answered and self._kept_bytes <= self._limit
+
+    async def feed(self) -> AsyncIterator[stt_pb2.StreamingRecognizeRequest]:
+        """One attempt's messages: those kept so far, then new ones as the client sends them."""
+        index = 0
+        while True:
+            if index < len(self._kept):
+                index += 1
+                yield self._kept[index - 1]
+                continue
+            message, kept = await self._pull()
+            if message is None:
+                return
+            if not kept:
+                yield message
+            # A kept message is yielded from the list above on the next turn, so an attempt
+            # that replaces a failed one sees every message, whoever read it from the client.
+
+    async def _pull(self) -> tuple[stt_pb2.StreamingRecognizeRequest | None, bool]:
+        async with self._lock:
+            if self._ended:
+                return None, False
+            try:
+                message = await anext(self._source)
+            except StopAsyncIteration:
+                self._ended = True
+                return None, False
+            self._kept_bytes += message.ByteSize()
+            if not self.replayable:
+                return message, False
+            self._kept.append(message)
+            return message, True
+
+
+class StreamRelay:
+    """Relays streams to backends over their synchronous-API channels (see `BackendChannel`),
+    one thread each while a stream waits for its backend's next answer; at most `max_streams`
+    at once, past which a stream is refused like an overloaded backend's request."""
+
+    def __init__(self, failover: Failover, max_streams: int):
+        self._failover = failover
+        self._max_streams = max_streams
+        self._executor = ThreadPoolExecutor(max_streams, "stream-relay")
+        self.active = 0
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def relay(
+        self, call: Call, chain: tuple[str, ...], messages: ClientMessages
+    ) -> AsyncIterator[stt_pb2.StreamingRecognizeResponse]:
+        if self.active >= self._max_streams:
+            raise Overloaded(
+                f"the router is relaying its limit of {self._max_streams} streams", STREAM_RETRY_S
+            )
+        self.active += 1
+        try:
+            async for response in self._attempts(call, chain, messages):
+                yield response
+        finally:
+            self.active -= 1
+
+    async def _attempts(
+        self, call: Call, chain: tuple[str, ...], messages: ClientMessages
+    ) -> AsyncIterator[stt_pb2.StreamingRecognizeResponse]:
+        refusals = []
+        plan = self._failover.plan(chain)
+        for position, name in enumerate(plan):
+            timeout = call.remaining()
+            if timeout <= 0:
+                raise DeadlineExceeded(f"the deadline passed after {position} backend attempts")
+            try:
+                async for response in self._one(name, timeout, call, messages):
+                    messages.answered = True
+                    yield response
+                self._failover.count(call, "attempts", name, grpc.StatusCode.OK)
+                return
+            except grpc.RpcError as error:
+                self._failover.count(call, "attempts", name, error.code())
+                if error.code() not in RETRYABLE or not messages.replayable:
+                    raise relayed(error) from None
+                refusals.append(refusal(name, error))
+                if position + 1 < len(plan):
+                    self._failover.count(call, "failovers", name, error.code())
+        raise exhausted(call.language, refusals)
+
+    async def _one(
+        self, name: str, timeout: float, call: Call, messages: ClientMessages
+    ) -> AsyncIterator[stt_pb2.StreamingRecognizeResponse]:
+        loop = asyncio.get_running_loop()
+        requests = _blocking(messages.feed(), loop)
+        stub = self._failover.pool[name].streams
+        responses = stub.StreamingRecognize(requests, timeout=timeout, metadata=call.metadata)
+        try:
+            while True:
+                response = await loop.run_in_executor(self._executor, next, responses, _END)
+                if response is _END:
+                    return
+                yield response
+        finally:
+            responses.cancel()  # the client went away, or this attempt failed: stop it
+
+
+def _blocking(
+    feed: AsyncIterator[stt_pb2.StreamingRecognizeRequest], loop: asyncio.AbstractEventLoop
+) -> Iterator[stt_pb2.StreamingRecognizeRequest]:
+    """The feed as the plain iterator the synchronous API reads, in gRPC's own thread."""
+    while True:
+        message = asyncio.run_coroutine_threadsafe(anext(feed, _END), loop).result()
+        if message is _END:
+            return
+        yield message

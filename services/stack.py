@@ -1,0 +1,79 @@
+"""What `stt up` runs: the language services that can run here, each on its own local port,
+and the routing table that puts the router in front of them.
+
+The table below is the whole contract; adding a service is one line. A member runs when its
+service is part of this build (in `services/registry.py`) and, if it has no bundled model,
+when its model is configured (`<PREFIX>MODEL` in the environment). Whisper is multilingual,
+so it is every other language's fallback, and serves a language alone when its own service
+does not run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+from services import registry
+from services.router.config import RoutingConfig
+
+ROUTER_GRPC_PORT, ROUTER_HTTP_PORT = 50051, 9090
+FALLBACK = "whisper_en"
+
+
+@dataclass(frozen=True)
+class Member:
+    service: str
+    grpc_port: int
+    http_port: int
+    languages: tuple[str, ...]  # the route patterns it is the first choice for
+    model_env: str | None = None  # the variable that must name a model; None: bundled
+
+    @property
+    def target(self) -> str:
+        return f"dns:///127.0.0.1:{self.grpc_port}"
+
+
+MEMBERS = (
+    Member("whisper_en", 50052, 9091, ("en",)),
+    Member("hausa_stt", 50053, 9092, ("ha",), model_env="HAUSA_STT_MODEL"),
+    Member("arabic_words", 50054, 9093, ("ar",), model_env="ARABIC_WORDS_MODEL"),
+)
+
+
+def shifted(members: tuple[Member, ...], offset: int) -> tuple[Member, ...]:
+    """The table with every port moved by `offset`, to run a second stack beside the first."""
+    return tuple(
+        replace(m, grpc_port=m.grpc_port + offset, http_port=m.http_port + offset) for m in members
+    )
+
+
+def runnable(
+    members: tuple[Member, ...], environ: dict[str, str] | None = None
+) -> tuple[list[Member], dict[str, str]]:
+    """The members that can run here, and why each of the others cannot."""
+    environ = dict(os.environ) if environ is None else environ
+    chosen, skipped = [], {}
+    for member in members:
+        if member.service not in registry.SERVICES:
+            skipped[member.service] = "not part of this build"
+        elif member.model_env and not environ.get(member.model_env, "").strip():
+            skipped[member.service] = f"no model configured (set {member.model_env})"
+        else:
+            chosen.append(member)
+    return chosen, skipped
+
+
+def routing(members: tuple[Member, ...], running: list[Member]) -> RoutingConfig:
+    """Each language to its own service when it runs, then to the fallback when that runs."""
+    names = {m.service for m in running}
+    routes: dict[str, tuple[str, ...]] = {}
+    for member in members:
+        chain = [name for name in (member.service, FALLBACK) if name in names]
+        for language in member.languages:
+            if chain:
+                routes[language] = tuple(dict.fromkeys(chain))
+    return RoutingConfig(
+        backends={m.service: m.target for m in running},
+        routes=routes,
+        detector=FALLBACK if FALLBACK in names else "",
+    )
