@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.core.backend import SAMPLE_RATE
+from services.core.errors import InvalidAudio
 from services.core.vad import Span
 
 
@@ -39,3 +40,21 @@ def pack_spans(spans: list[Span], max_seconds: float) -> list[Piece]:
         else:
             pieces.append(Piece(span.start, span.end))
     return pieces
+
+
+def one_utterance(spans: list[Span], max_seconds: float) -> list[Piece]:
+    """All the speech as one piece, from the first span's start to the last one's end.
+
+    Expected phrases are scored against everything the speaker said, so the audio must not be
+    cut; speech longer than `max_seconds` is refused rather than scored in parts.
+    """
+    if not spans:
+        return []
+    piece = Piece(spans[0].start, spans[-1].end)
+    seconds = (piece.end - piece.start) / SAMPLE_RATE
+    if seconds > max_seconds:
+        raise InvalidAudio(
+            f"speech_contexts phrases are scored against one utterance of at most "
+            f"{max_seconds:.0f} s; this audio holds {seconds:.1f} s of speech"
+        )
+    return [piece]

@@ -69,6 +69,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
                 job = convert.to_job(
                     request, self._backend.info.languages, self._service, self._settings.vad_enabled
                 )
+                self._backend.check(job.options)
                 recognition = self._recognizer.cached(job) or await self._infer(job, context)
                 response = convert.to_response(
                     recognition,

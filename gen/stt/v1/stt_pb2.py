@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10stt/v1/stt.proto\x12\x06stt.v1\x1a\x1egoogle/protobuf/duration.proto\"f\n\x10RecognizeRequest\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.stt.v1.RecognitionConfig\x12\'\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x18.stt.v1.RecognitionAudio\"5\n\x10RecognitionAudio\x12\x11\n\x07\x63ontent\x18\x01 \x01(\x0cH\x00\x42\x0e\n\x0c\x61udio_source\"\xe9\x03\n\x11RecognitionConfig\x12\x39\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\'.stt.v1.RecognitionConfig.AudioEncoding\x12\x19\n\x11sample_rate_hertz\x18\x02 \x01(\x05\x12\x15\n\rlanguage_code\x18\x03 \x01(\t\x12\x18\n\x10max_alternatives\x18\x04 \x01(\x05\x12\x1b\n\x13\x61udio_channel_count\x18\x07 \x01(\x05\x12 \n\x18\x65nable_word_time_offsets\x18\x08 \x01(\x08\x12\x1e\n\x16\x65nable_word_confidence\x18\x0f \x01(\x08\x12,\n\x1f\x65nable_voice_activity_detection\x18\x14 \x01(\x08H\x00\x88\x01\x01\x12(\n\x08\x64\x65\x63oding\x18\x15 \x01(\x0b\x32\x16.stt.v1.DecodingConfig\"r\n\rAudioEncoding\x12\x18\n\x14\x45NCODING_UNSPECIFIED\x10\x00\x12\x0c\n\x08LINEAR16\x10\x01\x12\x08\n\x04\x46LAC\x10\x02\x12\t\n\x05MULAW\x10\x03\x12\x0c\n\x08OGG_OPUS\x10\x06\x12\x07\n\x03MP3\x10\x08\x12\r\n\tWEBM_OPUS\x10\tB\"\n _enable_voice_activity_detection\"e\n\x0e\x44\x65\x63odingConfig\x12\x11\n\tbeam_size\x18\x01 \x01(\x05\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x16\n\x0einitial_prompt\x18\x03 \x01(\tB\x0e\n\x0c_temperature\"\xcb\x02\n\x11RecognizeResponse\x12\x30\n\x07results\x18\x02 \x03(\x0b\x32\x1f.stt.v1.SpeechRecognitionResult\x12\x34\n\x11total_billed_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\x12\x1c\n\x14language_probability\x18\x06 \x01(\x02\x12\x31\n\x0e\x61udio_duration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05model\x18\x08 \x01(\t\x12\x0f\n\x07service\x18\t \x01(\t\x12\x32\n\x0fprocessing_time\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\"\xef\x01\n\x17SpeechRecognitionResult\x12:\n\x0c\x61lternatives\x18\x01 \x03(\x0b\x32$.stt.v1.SpeechRecognitionAlternative\x12\x13\n\x0b\x63hannel_tag\x18\x02 \x01(\x05\x12\x34\n\x11result_end_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\x12\x36\n\x13result_start_offset\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"g\n\x1cSpeechRecognitionAlternative\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x1f\n\x05words\x18\x03 \x03(\x0b\x32\x10.stt.v1.WordInfo\"\x8c\x01\n\x08WordInfo\x12/\n\x0cstart_offset\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\nend_offset\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04word\x18\x03 \x01(\t\x12\x12\n\nconfidence\x18\x04 \x01(\x02\"\x89\x01\n\x19StreamingRecognizeRequest\x12>\n\x10streaming_config\x18\x01 \x01(\x0b\x32\".stt.v1.StreamingRecognitionConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\x13\n\x11streaming_request\"z\n\x1aStreamingRecognitionConfig\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.stt.v1.RecognitionConfig\x12\x18\n\x10single_utterance\x18\x02 \x01(\x08\x12\x17\n\x0finterim_results\x18\x03 \x01(\x08\"\xef\x02\n\x1aStreamingRecognizeResponse\x12\x33\n\x07results\x18\x02 \x03(\x0b\x32\".stt.v1.StreamingRecognitionResult\x12M\n\x11speech_event_type\x18\x04 \x01(\x0e\x32\x32.stt.v1.StreamingRecognizeResponse.SpeechEventType\x12\x36\n\x13speech_event_offset\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"\x80\x01\n\x0fSpeechEventType\x12\x1c\n\x18SPEECH_EVENT_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45ND_OF_SINGLE_UTTERANCE\x10\x01\x12\x19\n\x15SPEECH_ACTIVITY_BEGIN\x10\x02\x12\x17\n\x13SPEECH_ACTIVITY_END\x10\x03\"\x97\x02\n\x1aStreamingRecognitionResult\x12:\n\x0c\x61lternatives\x18\x01 \x03(\x0b\x32$.stt.v1.SpeechRecognitionAlternative\x12\x10\n\x08is_final\x18\x02 \x01(\x08\x12\x11\n\tstability\x18\x03 \x01(\x02\x12\x34\n\x11result_end_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x63hannel_tag\x18\x05 \x01(\x05\x12\x15\n\rlanguage_code\x18\x06 \x01(\t\x12\x36\n\x13result_start_offset\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x17\n\x15GetServiceInfoRequest\"\xf8\x02\n\x0bServiceInfo\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x16\n\x0elanguage_codes\x18\x03 \x03(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12\x11\n\tprecision\x18\x06 \x01(\t\x12\x17\n\x0fmax_concurrency\x18\x07 \x01(\x05\x12\x11\n\tmax_queue\x18\x08 \x01(\x05\x12\r\n\x05ready\x18\t \x01(\x08\x12(\n\x05state\x18\n \x01(\x0e\x32\x19.stt.v1.ServiceInfo.State\x12\x19\n\x11max_audio_seconds\x18\x0b \x01(\x01\x12\x17\n\x0fmax_audio_bytes\x18\x0c \x01(\x03\x12\x1b\n\x13streaming_supported\x18\r \x01(\x08\"G\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0c\n\x08STARTING\x10\x01\x12\x0b\n\x07SERVING\x10\x02\x12\x0c\n\x08\x44RAINING\x10\x03\x32\xf1\x01\n\x06Speech\x12@\n\tRecognize\x12\x18.stt.v1.RecognizeRequest\x1a\x19.stt.v1.RecognizeResponse\x12_\n\x12StreamingRecognize\x12!.stt.v1.StreamingRecognizeRequest\x1a\".stt.v1.StreamingRecognizeResponse(\x01\x30\x01\x12\x44\n\x0eGetServiceInfo\x12\x1d.stt.v1.GetServiceInfoRequest\x1a\x13.stt.v1.ServiceInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10stt/v1/stt.proto\x12\x06stt.v1\x1a\x1egoogle/protobuf/duration.proto\"f\n\x10RecognizeRequest\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.stt.v1.RecognitionConfig\x12\'\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x18.stt.v1.RecognitionAudio\"5\n\x10RecognitionAudio\x12\x11\n\x07\x63ontent\x18\x01 \x01(\x0cH\x00\x42\x0e\n\x0c\x61udio_source\"\x99\x04\n\x11RecognitionConfig\x12\x39\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\'.stt.v1.RecognitionConfig.AudioEncoding\x12\x19\n\x11sample_rate_hertz\x18\x02 \x01(\x05\x12\x15\n\rlanguage_code\x18\x03 \x01(\t\x12\x18\n\x10max_alternatives\x18\x04 \x01(\x05\x12.\n\x0fspeech_contexts\x18\x06 \x03(\x0b\x32\x15.stt.v1.SpeechContext\x12\x1b\n\x13\x61udio_channel_count\x18\x07 \x01(\x05\x12 \n\x18\x65nable_word_time_offsets\x18\x08 \x01(\x08\x12\x1e\n\x16\x65nable_word_confidence\x18\x0f \x01(\x08\x12,\n\x1f\x65nable_voice_activity_detection\x18\x14 \x01(\x08H\x00\x88\x01\x01\x12(\n\x08\x64\x65\x63oding\x18\x15 \x01(\x0b\x32\x16.stt.v1.DecodingConfig\"r\n\rAudioEncoding\x12\x18\n\x14\x45NCODING_UNSPECIFIED\x10\x00\x12\x0c\n\x08LINEAR16\x10\x01\x12\x08\n\x04\x46LAC\x10\x02\x12\t\n\x05MULAW\x10\x03\x12\x0c\n\x08OGG_OPUS\x10\x06\x12\x07\n\x03MP3\x10\x08\x12\r\n\tWEBM_OPUS\x10\tB\"\n _enable_voice_activity_detection\" \n\rSpeechContext\x12\x0f\n\x07phrases\x18\x01 \x03(\t\"e\n\x0e\x44\x65\x63odingConfig\x12\x11\n\tbeam_size\x18\x01 \x01(\x05\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x16\n\x0einitial_prompt\x18\x03 \x01(\tB\x0e\n\x0c_temperature\"\xcb\x02\n\x11RecognizeResponse\x12\x30\n\x07results\x18\x02 \x03(\x0b\x32\x1f.stt.v1.SpeechRecognitionResult\x12\x34\n\x11total_billed_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\x12\x1c\n\x14language_probability\x18\x06 \x01(\x02\x12\x31\n\x0e\x61udio_duration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05model\x18\x08 \x01(\t\x12\x0f\n\x07service\x18\t \x01(\t\x12\x32\n\x0fprocessing_time\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\"\xef\x01\n\x17SpeechRecognitionResult\x12:\n\x0c\x61lternatives\x18\x01 \x03(\x0b\x32$.stt.v1.SpeechRecognitionAlternative\x12\x13\n\x0b\x63hannel_tag\x18\x02 \x01(\x05\x12\x34\n\x11result_end_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\x12\x36\n\x13result_start_offset\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"g\n\x1cSpeechRecognitionAlternative\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x1f\n\x05words\x18\x03 \x03(\x0b\x32\x10.stt.v1.WordInfo\"\x8c\x01\n\x08WordInfo\x12/\n\x0cstart_offset\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\nend_offset\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04word\x18\x03 \x01(\t\x12\x12\n\nconfidence\x18\x04 \x01(\x02\"\x89\x01\n\x19StreamingRecognizeRequest\x12>\n\x10streaming_config\x18\x01 \x01(\x0b\x32\".stt.v1.StreamingRecognitionConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\x13\n\x11streaming_request\"z\n\x1aStreamingRecognitionConfig\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.stt.v1.RecognitionConfig\x12\x18\n\x10single_utterance\x18\x02 \x01(\x08\x12\x17\n\x0finterim_results\x18\x03 \x01(\x08\"\xef\x02\n\x1aStreamingRecognizeResponse\x12\x33\n\x07results\x18\x02 \x03(\x0b\x32\".stt.v1.StreamingRecognitionResult\x12M\n\x11speech_event_type\x18\x04 \x01(\x0e\x32\x32.stt.v1.StreamingRecognizeResponse.SpeechEventType\x12\x36\n\x13speech_event_offset\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"\x80\x01\n\x0fSpeechEventType\x12\x1c\n\x18SPEECH_EVENT_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45ND_OF_SINGLE_UTTERANCE\x10\x01\x12\x19\n\x15SPEECH_ACTIVITY_BEGIN\x10\x02\x12\x17\n\x13SPEECH_ACTIVITY_END\x10\x03\"\x97\x02\n\x1aStreamingRecognitionResult\x12:\n\x0c\x61lternatives\x18\x01 \x03(\x0b\x32$.stt.v1.SpeechRecognitionAlternative\x12\x10\n\x08is_final\x18\x02 \x01(\x08\x12\x11\n\tstability\x18\x03 \x01(\x02\x12\x34\n\x11result_end_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x63hannel_tag\x18\x05 \x01(\x05\x12\x15\n\rlanguage_code\x18\x06 \x01(\t\x12\x36\n\x13result_start_offset\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x17\n\x15GetServiceInfoRequest\"\xf8\x02\n\x0bServiceInfo\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x16\n\x0elanguage_codes\x18\x03 \x03(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12\x11\n\tprecision\x18\x06 \x01(\t\x12\x17\n\x0fmax_concurrency\x18\x07 \x01(\x05\x12\x11\n\tmax_queue\x18\x08 \x01(\x05\x12\r\n\x05ready\x18\t \x01(\x08\x12(\n\x05state\x18\n \x01(\x0e\x32\x19.stt.v1.ServiceInfo.State\x12\x19\n\x11max_audio_seconds\x18\x0b \x01(\x01\x12\x17\n\x0fmax_audio_bytes\x18\x0c \x01(\x03\x12\x1b\n\x13streaming_supported\x18\r \x01(\x08\"G\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0c\n\x08STARTING\x10\x01\x12\x0b\n\x07SERVING\x10\x02\x12\x0c\n\x08\x44RAINING\x10\x03\x32\xf1\x01\n\x06Speech\x12@\n\tRecognize\x12\x18.stt.v1.RecognizeRequest\x1a\x19.stt.v1.RecognizeResponse\x12_\n\x12StreamingRecognize\x12!.stt.v1.StreamingRecognizeRequest\x1a\".stt.v1.StreamingRecognizeResponse(\x01\x30\x01\x12\x44\n\x0eGetServiceInfo\x12\x1d.stt.v1.GetServiceInfoRequest\x1a\x13.stt.v1.ServiceInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,35 +37,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECOGNITIONAUDIO']._serialized_start=164
   _globals['_RECOGNITIONAUDIO']._serialized_end=217
   _globals['_RECOGNITIONCONFIG']._serialized_start=220
-  _globals['_RECOGNITIONCONFIG']._serialized_end=709
-  _globals['_RECOGNITIONCONFIG_AUDIOENCODING']._serialized_start=559
-  _globals['_RECOGNITIONCONFIG_AUDIOENCODING']._serialized_end=673
-  _globals['_DECODINGCONFIG']._serialized_start=711
-  _globals['_DECODINGCONFIG']._serialized_end=812
-  _globals['_RECOGNIZERESPONSE']._serialized_start=815
-  _globals['_RECOGNIZERESPONSE']._serialized_end=1146
-  _globals['_SPEECHRECOGNITIONRESULT']._serialized_start=1149
-  _globals['_SPEECHRECOGNITIONRESULT']._serialized_end=1388
-  _globals['_SPEECHRECOGNITIONALTERNATIVE']._serialized_start=1390
-  _globals['_SPEECHRECOGNITIONALTERNATIVE']._serialized_end=1493
-  _globals['_WORDINFO']._serialized_start=1496
-  _globals['_WORDINFO']._serialized_end=1636
-  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_start=1639
-  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_end=1776
-  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_start=1778
-  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_end=1900
-  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_start=1903
-  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_end=2270
-  _globals['_STREAMINGRECOGNIZERESPONSE_SPEECHEVENTTYPE']._serialized_start=2142
-  _globals['_STREAMINGRECOGNIZERESPONSE_SPEECHEVENTTYPE']._serialized_end=2270
-  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_start=2273
-  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_end=2552
-  _globals['_GETSERVICEINFOREQUEST']._serialized_start=2554
-  _globals['_GETSERVICEINFOREQUEST']._serialized_end=2577
-  _globals['_SERVICEINFO']._serialized_start=2580
-  _globals['_SERVICEINFO']._serialized_end=2956
-  _globals['_SERVICEINFO_STATE']._serialized_start=2885
-  _globals['_SERVICEINFO_STATE']._serialized_end=2956
-  _globals['_SPEECH']._serialized_start=2959
-  _globals['_SPEECH']._serialized_end=3200
+  _globals['_RECOGNITIONCONFIG']._serialized_end=757
+  _globals['_RECOGNITIONCONFIG_AUDIOENCODING']._serialized_start=607
+  _globals['_RECOGNITIONCONFIG_AUDIOENCODING']._serialized_end=721
+  _globals['_SPEECHCONTEXT']._serialized_start=759
+  _globals['_SPEECHCONTEXT']._serialized_end=791
+  _globals['_DECODINGCONFIG']._serialized_start=793
+  _globals['_DECODINGCONFIG']._serialized_end=894
+  _globals['_RECOGNIZERESPONSE']._serialized_start=897
+  _globals['_RECOGNIZERESPONSE']._serialized_end=1228
+  _globals['_SPEECHRECOGNITIONRESULT']._serialized_start=1231
+  _globals['_SPEECHRECOGNITIONRESULT']._serialized_end=1470
+  _globals['_SPEECHRECOGNITIONALTERNATIVE']._serialized_start=1472
+  _globals['_SPEECHRECOGNITIONALTERNATIVE']._serialized_end=1575
+  _globals['_WORDINFO']._serialized_start=1578
+  _globals['_WORDINFO']._serialized_end=1718
+  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_start=1721
+  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_end=1858
+  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_start=1860
+  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_end=1982
+  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_start=1985
+  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_end=2352
+  _globals['_STREAMINGRECOGNIZERESPONSE_SPEECHEVENTTYPE']._serialized_start=2224
+  _globals['_STREAMINGRECOGNIZERESPONSE_SPEECHEVENTTYPE']._serialized_end=2352
+  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_start=2355
+  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_end=2634
+  _globals['_GETSERVICEINFOREQUEST']._serialized_start=2636
+  _globals['_GETSERVICEINFOREQUEST']._serialized_end=2659
+  _globals['_SERVICEINFO']._serialized_start=2662
+  _globals['_SERVICEINFO']._serialized_end=3038
+  _globals['_SERVICEINFO_STATE']._serialized_start=2967
+  _globals['_SERVICEINFO_STATE']._serialized_end=3038
+  _globals['_SPEECH']._serialized_start=3041
+  _globals['_SPEECH']._serialized_end=3282
 # @@protoc_insertion_point(module_scope)
