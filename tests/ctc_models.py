@@ -37,6 +37,14 @@ SHARPEN = 60.0
 # Shares of frames a trained model gives to blank, and to the word separator.
 BLANK_SHARE, SEPARATOR_SHARE = 0.6, 0.06
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+# Four small convolutions with wav2vec2's overall stride (320 samples, 20 ms frames).
+TINY_CONV = dict(
+    conv_dim=(32, 32, 32, 32),
+    conv_kernel=(10, 4, 4, 4),
+    conv_stride=(5, 4, 4, 4),
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=4,
+)
 
 
 def vocabulary(letters: str, blank_first: bool) -> dict[str, int]:
@@ -57,16 +65,18 @@ def tokenizer(folder: Path, vocab: dict[str, int]) -> Wav2Vec2CTCTokenizer:
 
 
 def w2v_bert(folder: Path, letters: str = HAUSA_LETTERS, local: bool = False, **size) -> Path:
-    """Wav2Vec2BertForCTC with SeamlessM4TFeatureExtractor (input_features), 40 ms frames."""
+    """Wav2Vec2BertForCTC with SeamlessM4TFeatureExtractor (input_features), 40 ms frames.
+    `size` overrides the tiny sizes (hidden_size, num_hidden_layers, ...)."""
     vocab = vocabulary(letters, blank_first=True)
+    sizes = {**TINY, **size}
     config = Wav2Vec2BertConfig(
-        **{**TINY, **size},
+        **sizes,
         feature_projection_input_dim=160,
         conv_depthwise_kernel_size=7,
         add_adapter=True,
         num_adapter_layers=1,
         adapter_stride=2,
-        output_hidden_size=size.get("hidden_size", TINY["hidden_size"]),
+        output_hidden_size=sizes["hidden_size"],
         vocab_size=len(vocab),
         pad_token_id=vocab["[PAD]"],
     )
@@ -77,15 +87,11 @@ def w2v_bert(folder: Path, letters: str = HAUSA_LETTERS, local: bool = False, **
 
 
 def wav2vec2(folder: Path, letters: str = ARABIC_LETTERS, local: bool = False, **size) -> Path:
-    """Wav2Vec2ForCTC with Wav2Vec2FeatureExtractor (input_values), 20 ms frames."""
+    """Wav2Vec2ForCTC with Wav2Vec2FeatureExtractor (input_values), 20 ms frames.
+    `size` overrides the tiny sizes, convolutions included."""
     vocab = vocabulary(letters, blank_first=False)
     config = Wav2Vec2Config(
-        **{**TINY, **size},
-        conv_dim=(32, 32, 32, 32),
-        conv_kernel=(10, 4, 4, 4),
-        conv_stride=(5, 4, 4, 4),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
+        **{**TINY, **TINY_CONV, **size},
         feat_extract_norm="layer",
         do_stable_layer_norm=True,
         vocab_size=len(vocab),

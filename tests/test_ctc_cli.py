@@ -70,6 +70,13 @@ def test_serve_and_transcribe_arabic_words(tiny_models, audio_dir):
         lines = done.stdout.splitlines()
         assert lines and lines[0].strip()
         assert any(len(line.split()) == 4 for line in lines[1:])  # start, end, confidence, word
+        ranked = stt("transcribe", path, "--target", target, "--phrase", "قهوة", "--phrase", "حمص")
+        assert ranked.returncode == 0, ranked.stderr
+        scores = [line.split() for line in ranked.stdout.splitlines()[1:]]
+        assert sorted(word for _, word in scores) == ["حمص", "قهوة"]
+        assert [float(score) for score, _ in scores] == sorted(
+            (float(score) for score, _ in scores), reverse=True
+        )
         refused = stt("transcribe", path, "--target", target, "--language", "ha")
         assert refused.returncode == 1 and "INVALID_ARGUMENT" in refused.stderr
         process.send_signal(signal.SIGTERM)
