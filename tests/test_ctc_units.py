@@ -114,6 +114,13 @@ def test_what_the_model_heard_competes_when_no_phrase_matches_it():
     assert softer.confidence > segment.confidence
 
 
+def test_silence_heard_leaves_every_phrase_unlikely():
+    log_probs = frames([BLANK] * 6, sure=0.99)
+    heard = scoring.Frames(log_probs, [], "", 0.02, 0.12)
+    segment = scoring.rank(heard, ("a", "bc"), VOCAB, TextRules(), temperature=1.0)
+    assert segment.confidence < 0.1 and segment.alternatives[0].confidence < 0.1
+
+
 def test_spelling_refuses_what_the_model_cannot_write():
     assert VOCAB.spell("Ab, c!", TextRules()) == [("Ab,", [A, B]), ("c!", [C])]
     with pytest.raises(InvalidConfig, match="cannot write: xz"):

@@ -33,7 +33,9 @@ def edge_variants(labels: list[int], delimiter: int | None) -> list[tuple[tuple[
     if delimiter is None:
         return [(core, 0)]
     d = (delimiter,)
-    return [(core, 0), (d + core, 1), (core + d, 0), (d + core + d, 1)]
+    variants = [(core, 0), (d + core, 1), (core + d, 0), (d + core + d, 1)]
+    # Without words, "separator before" and "separator after" are one spelling: count it once.
+    return list(dict.fromkeys(variants)) if core else [((), 0), (d, 0), (d + d, 0)]
 
 
 def log_likelihoods(
