@@ -150,6 +150,8 @@ def test_arabic_comparison_folds_alef_hamza_taa_marbuta_and_yeh():
 def test_arabic_spelling_leaves_out_diacritics_and_folds_unknown_letters():
     vocab = Vocabulary(("", "|", "ا", "ح", "م", "د"), blank=0, delimiter=1)
     assert vocab.spell("أَحْمَد", ArabicText()) == [("أحمد", [2, 3, 4, 5])]
+    lam_alef = Vocabulary(("", "|", "ل", "ا"), blank=0, delimiter=1)
+    assert lam_alef.spell("\ufefb", ArabicText()) == [("لا", [2, 3])]  # the ligature
 
 
 def test_gpu_window_grows_with_free_memory():

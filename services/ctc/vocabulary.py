@@ -51,7 +51,8 @@ class Vocabulary:
         """
         words: list[tuple[str, list[int]]] = []
         unknown: set[str] = set()
-        for word in unicodedata.normalize("NFC", phrase).split():
+        # NFKC: ligatures and presentation forms become the letters a model writes.
+        for word in unicodedata.normalize("NFKC", phrase).split():
             ids = [t for t in (self._token(char, rules, unknown) for char in word) if t is not None]
             if ids:
                 words.append((rules.display(word), ids))
