@@ -62,6 +62,7 @@ def words(
     frame_s: float,
     duration: float,
 ) -> list[TimedWord]:
+    """The greedy path's words, tidied by `rules`; none ends after `duration`."""
     found: list[TimedWord] = []
     for group in _groups(tokens, vocab):
         text = rules.display("".join(vocab.tokens[t.id] for t in group))
