@@ -72,6 +72,14 @@ class CtcBackend(Backend):
         """Length of the windows long audio is cut into (valid after `load`)."""
         return self._window * self._reader.geometry.samples_per_unit / SAMPLE_RATE
 
+    def warm_up(self) -> None:
+        super().warm_up()
+        if self._model.compiled:
+            # A second length makes torch.compile build its dynamic-shape graph now, rather
+            # than stall the first request whose length differs from the warm-up's.
+            noise = np.random.default_rng(1).standard_normal(int(self.window_seconds * SAMPLE_RATE))
+            self.log_probs((0.01 * noise).astype(np.float32), Cancellation())
+
     def check(self, options: DecodeOptions) -> None:
         if options.beam_size > 1:
             raise InvalidConfig(

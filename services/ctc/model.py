@@ -35,6 +35,10 @@ class CtcModel:
         self._input_name = ""
 
     @property
+    def compiled(self) -> bool:
+        return self._forward is not None and self._forward is not self.module
+
+    @property
     def precision(self) -> str:
         return "float16" if self.dtype == torch.float16 else "float32"
 
