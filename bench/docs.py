@@ -1,26 +1,30 @@
-"""docs/benchmarks.md holds one section per benchmark, each between its own markers, so every
-benchmark rewrites its own figures and leaves the others as they were."""
+"""docs/benchmarks.md, shared by several benchmarks: each owns one section between markers
+and rewrites only that, so benchmarks run at different times keep each other's figures."""
 
 from __future__ import annotations
 
-import re
+from pathlib import Path
 
-from tests.support import REPO
-
-PAGE = REPO / "docs" / "benchmarks.md"
-TITLE = (
-    "# Benchmarks\n\nFigures from `make bench` (every benchmark) or one `python -m bench.NAME`.\n"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+HEADER = (
+    "# Benchmarks\n\nFigures from the benchmarks in `bench/`; each section says how it was made.\n"
 )
 
 
-def write_section(name: str, markdown: str) -> None:
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_section(name: str, body: str, page: Path = PAGE) -> None:
+    """Puts `body` between `name`'s markers, replacing what was there, or appends it."""
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    block = f"{start}\n{markdown.strip()}\n{end}"
-    page = PAGE.read_text(encoding="utf-8") if PAGE.exists() else TITLE
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), flags=re.DOTALL)
-    page = (
-        pattern.sub(lambda _: block, page)
-        if pattern.search(page)
-        else f"{page.rstrip()}\n\n{block}\n"
-    )
-    PAGE.write_text(page, encoding="utf-8")
+    text = page.read_text(encoding="utf-8") if page.exists() else HEADER
+    section = f"{start}\n{body.strip()}\n{end}"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    page.write_text(text, encoding="utf-8")

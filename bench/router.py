@@ -1,5 +1,5 @@
 """Router overhead: the same cached request sent to whisper_en directly and through the router,
-in one run, on loopback. Writes its figures into docs/benchmarks.md under "## Router overhead".
+in one run, on loopback. Writes its figures into its section of docs/benchmarks.md.
 
     python -m bench.router [--requests 1000] [--seconds 10] [--clients 16] [--no-write]
 
@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from stt.v1 import stt_pb2, stt_pb2_grpc
+
+from bench.docs import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT.parent / "shared" / "audio" / "en" / "platforms_one_and_three_picovoice_cheetah.wav"
@@ -208,19 +209,6 @@ def _machine() -> str:
     return f"{os.cpu_count()} CPU cores ({model or platform.machine()})"
 
 
-def write_section(page: Path, heading: str, body: str) -> None:
-    """Replaces the page's `## heading` section (up to the next `## `), or appends it, so the
-    other benchmarks' sections stay as they are."""
-    text = page.read_text(encoding="utf-8") if page.exists() else "# Benchmarks\n"
-    section = f"## {heading}\n\n{body}\n"
-    existing = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    if existing.search(text):
-        text = existing.sub(lambda _: section + "\n", text).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    page.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.router", description=__doc__)
     parser.add_argument("--requests", type=int, default=1000, help="latency pairs to time")
@@ -231,7 +219,7 @@ def main() -> None:
     text = summary(measure(args), args)
     print(text)
     if not args.no_write:
-        write_section(ROOT / "docs" / "benchmarks.md", "Router overhead", text)
+        write_section("router", f"## Router overhead\n\n{text}")
 
 
 if __name__ == "__main__":

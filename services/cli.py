@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--target", required=True, help="HOST:PORT of a service or router")
     transcribe.add_argument("--language", default="", help="BCP-47 code; default: detect")
     transcribe.add_argument("--words", action="store_true", help="word timings and confidences")
+    transcribe.add_argument(
+        "--phrase",
+        action="append",
+        default=[],
+        help="an expected phrase to score (repeat for more); prints them ranked",
+    )
     transcribe.add_argument("--json", action="store_true", help="print the whole response")
     transcribe.add_argument("--timeout", type=float, default=300.0, help="deadline in seconds")
     transcribe.set_defaults(run=_transcribe)
@@ -169,7 +175,12 @@ def _transcribe(args: argparse.Namespace) -> int:
         return 2
     try:
         response = client.recognize(
-            args.target, content, language=args.language, words=args.words, timeout=args.timeout
+            args.target,
+            content,
+            language=args.language,
+            words=args.words,
+            phrases=tuple(args.phrase),
+            timeout=args.timeout,
         )
     except client.RecognizeError as error:
         print(f"stt transcribe: {error.code}: {error.message}", file=sys.stderr)

@@ -20,11 +20,14 @@ def recognize(
     *,
     language: str = "",
     words: bool = False,
+    phrases: tuple[str, ...] = (),
     timeout: float = 300.0,
 ) -> stt_pb2.RecognizeResponse:
     config = stt_pb2.RecognitionConfig(
         language_code=language, enable_word_time_offsets=words, enable_word_confidence=words
     )
+    if phrases:
+        config.speech_contexts.add(phrases=phrases)
     request = stt_pb2.RecognizeRequest(
         config=config, audio=stt_pb2.RecognitionAudio(content=content)
     )
@@ -41,6 +44,8 @@ def to_text(response: stt_pb2.RecognizeResponse, words: bool) -> str:
     for result in response.results:
         best = result.alternatives[0]
         lines.append(best.transcript)
+        if len(result.alternatives) > 1:  # ranked phrases: each with its confidence
+            lines.extend(f"  {a.confidence:.3f}  {a.transcript}" for a in result.alternatives)
         if words:
             lines.extend(
                 f"  {w.start_offset.ToTimedelta().total_seconds():7.2f}"

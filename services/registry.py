@@ -10,6 +10,8 @@ import importlib
 from types import ModuleType
 
 SERVICES = {
+    "arabic_words": "services.arabic_words.service",
+    "hausa_stt": "services.hausa_stt.service",
     "whisper_en": "services.whisper_en.service",
 }
 ROUTER_SETTINGS = "services.router.settings"

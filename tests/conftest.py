@@ -51,3 +51,11 @@ def pytest_configure(config):
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(SPANS))
     trace.set_tracer_provider(provider)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Tiny CTC models of both architectures, each made on first use (tests/ctc_models.py)."""
+    from tests.ctc_support import TinyModels
+
+    return TinyModels(tmp_path_factory.mktemp("ctc-models"))

@@ -111,3 +111,46 @@ class _FakeCall:
 
     def trailing_metadata(self):
         return self._status.trailing_metadata
+
+
+def test_one_utterance_keeps_all_speech_in_one_piece():
+    from services.core.chunking import one_utterance
+
+    spans = [seconds(1, 2), seconds(3, 4.5)]
+    assert [p.spans for p in one_utterance(spans, 5)] == [(Span(spans[0].start, spans[1].end),)]
+    assert one_utterance([], 5) == []
+    with pytest.raises(InvalidAudio, match="one utterance of at most 5 s"):
+        one_utterance([seconds(0, 3), seconds(4, 6)], 5)
+
+
+def test_alternatives_follow_the_segment_and_max_alternatives_caps_them():
+    from stt.v1 import stt_pb2
+
+    from services.core.backend import Alternative, Segment, Transcript, Word
+    from services.core.convert import to_response
+    from services.core.recognizer import Recognition
+
+    word = Word("b", 0.5, 0.9, 0.7)
+    segment = Segment(
+        "a", 0.0, 1.0, 0.8, (), (Alternative("b", 0.15, (word,)), Alternative("c", 0.05))
+    )
+    recognition = Recognition(Transcript((segment.shifted(2.0),), "ar"), 3.0)
+
+    def alternatives(**config):
+        response = to_response(
+            recognition,
+            stt_pb2.RecognitionConfig(enable_word_time_offsets=True, **config),
+            request_id="r",
+            model="m",
+            service="s",
+            processing_s=0.1,
+        )
+        return response.results[0].alternatives
+
+    assert [(a.transcript, round(a.confidence, 2)) for a in alternatives()] == [
+        ("a", 0.8),
+        ("b", 0.15),
+        ("c", 0.05),
+    ]
+    assert alternatives()[1].words[0].start_offset.ToTimedelta().total_seconds() == 2.5
+    assert [a.transcript for a in alternatives(max_alternatives=2)] == ["a", "b"]

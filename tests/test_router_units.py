@@ -83,11 +83,18 @@ def test_a_bad_table_is_refused_with_a_reason(routes, backends, message):
 def test_the_stack_routes_each_language_to_its_service_then_whisper():
     members = stack.shifted(stack.MEMBERS, 100)
     running, skipped = stack.runnable(members, environ={"HAUSA_STT_MODEL": "/models/ha"})
-    assert [m.service for m in running] == ["whisper_en"]  # hausa_stt is not in this build
-    assert set(skipped) == {"hausa_stt", "arabic_words"}
+    assert [m.service for m in running] == ["whisper_en", "hausa_stt"]
+    assert set(skipped) == {"arabic_words"}  # no model configured for it
     table = stack.routing(members, running)
-    assert table.backends == {"whisper_en": "dns:///127.0.0.1:50152"}
-    assert table.routes == {"en": ("whisper_en",), "ha": ("whisper_en",), "ar": ("whisper_en",)}
+    assert table.backends == {
+        "whisper_en": "dns:///127.0.0.1:50152",
+        "hausa_stt": "dns:///127.0.0.1:50153",
+    }
+    assert table.routes == {
+        "en": ("whisper_en",),
+        "ha": ("hausa_stt", "whisper_en"),
+        "ar": ("whisper_en",),
+    }
     both = [stack.MEMBERS[0], stack.MEMBERS[1]]
     assert stack.routing(stack.MEMBERS, both).routes["ha"] == ("hausa_stt", "whisper_en")
 
@@ -130,13 +137,13 @@ def test_a_relayed_status_is_the_backends_own_with_one_request_id():
     assert [k for k, _ in relayed.trailing_metadata].count("x-request-id") == 1
 
 
-def test_the_router_benchmark_rewrites_only_its_own_section(tmp_path):
-    from bench.router import write_section
+def test_a_benchmark_rewrites_only_its_own_section(tmp_path):
+    from bench.docs import write_section
 
     page = tmp_path / "benchmarks.md"
-    before = "# Benchmarks\n\n## Inference\n\nfast\n\n## Router overhead\n\n{}\n\n## Z\n\nz\n"
-    page.write_text(before.format("old"))
-    write_section(page, "Router overhead", "new")
-    assert page.read_text() == before.format("new")
-    write_section(tmp_path / "absent.md", "Router overhead", "first")
-    assert (tmp_path / "absent.md").read_text() == "# Benchmarks\n\n## Router overhead\n\nfirst\n"
+    write_section("router", "## Router overhead\n\nold", page)
+    write_section("ctc", "## CTC\n\nfast", page)
+    write_section("router", "## Router overhead\n\nnew", page)
+    text = page.read_text()
+    assert "new" in text and "old" not in text and "## CTC\n\nfast" in text
+    assert text.index("Router overhead") < text.index("## CTC")  # it stays where it was

@@ -6,6 +6,7 @@ import time
 import grpc
 import numpy as np
 import pytest
+from google.protobuf import duration_pb2
 from stt.v1 import stt_pb2
 
 from services.core.audio import AudioLimits, AudioSpec, decode
@@ -75,8 +76,14 @@ def test_finals_match_batch_recognition(whisper_server, jfk_pcm, audio_dir):
 
 
 def test_interim_results_arrive_before_the_audio_ends(whisper_server, audio_dir):
-    reading = pcm16("en/librispeech_2412-153948-0000.flac")  # 11.7 s, long utterances
-    config = stream_config(interim_results=True, enable_voice_activity_events=True)
+    reading = pcm16("en/librispeech_2412-153948-0000.flac")  # 11.7 s of reading
+    # Pauses of up to 1.5 s stay inside one utterance, so its interims have time to come
+    # however slow the machine's decodes are.
+    config = stream_config(
+        interim_results=True,
+        enable_voice_activity_events=True,
+        speech_end_timeout=duration_pb2.Duration(seconds=1, nanos=500_000_000),
+    )
     sent, arrivals = [], []
     call = whisper_server.stub.StreamingRecognize(
         messages(config, reading, pace_s=MESSAGE_S, sent=sent), timeout=300
@@ -148,6 +155,12 @@ def test_bad_streams_get_their_status(whisper_server, jfk_pcm):
     )
     assert garbage.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "could not be decoded" in garbage.details()
+
+    too_long_pause = stream_config(speech_end_timeout=duration_pb2.Duration(seconds=60))
+    pause = refused(whisper_server, messages(too_long_pause, jfk_pcm[:6400]))
+    assert (
+        pause.code() is grpc.StatusCode.INVALID_ARGUMENT and "speech_end_timeout" in pause.details()
+    )
 
     no_rate = refused(
         whisper_server, messages(stream_config(config={"sample_rate_hertz": 0}), jfk_pcm)

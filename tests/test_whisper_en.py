@@ -113,6 +113,7 @@ BAD_REQUESTS = {
     "unknown language": ("unknown language", "'tlh' is not served"),
     "beam too wide": ("beam", "beam_size must be"),
     "negative alternatives": ("alternatives", "max_alternatives must be >= 0"),
+    "phrases": ("phrases", "does not score speech_contexts phrases"),
 }
 
 
@@ -127,6 +128,7 @@ def bad_request(case: str) -> stt_pb2.RecognizeRequest:
         "unknown language": request(jfk, language_code="tlh"),
         "beam": request(jfk, decoding=stt_pb2.DecodingConfig(beam_size=99)),
         "alternatives": request(jfk, max_alternatives=-1),
+        "phrases": request(jfk, speech_contexts=[stt_pb2.SpeechContext(phrases=["quilter"])]),
     }[built]
 
 

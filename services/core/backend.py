@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.core.errors import Cancelled, DeadlineExceeded, Unimplemented
+from services.core.errors import Cancelled, DeadlineExceeded, InvalidConfig, Unimplemented
 
 SAMPLE_RATE = 16_000
 
@@ -30,6 +30,8 @@ class DecodeOptions:
     # Text the transcript must start with (streaming: words already shown as stable).
     # Backends that decode frame by frame (CTC) ignore it.
     prefix: str = ""
+    # Expected phrases: a backend that scores them returns them ranked (see `Backend.check`).
+    phrases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,15 @@ class Word:
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """Another reading of a segment, ranked below the segment's own text."""
+
+    text: str
+    confidence: float
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
 class Segment:
     """One portion of speech; times in seconds from the start of the audio given."""
 
@@ -49,12 +60,24 @@ class Segment:
     end: float
     confidence: float
     words: tuple[Word, ...] = ()
+    alternatives: tuple[Alternative, ...] = ()  # most likely first
 
     def shifted(self, offset: float) -> Segment:
-        words = tuple(
-            Word(w.text, w.start + offset, w.end + offset, w.confidence) for w in self.words
+        alternatives = tuple(
+            Alternative(a.text, a.confidence, _shift(a.words, offset)) for a in self.alternatives
         )
-        return Segment(self.text, self.start + offset, self.end + offset, self.confidence, words)
+        return Segment(
+            self.text,
+            self.start + offset,
+            self.end + offset,
+            self.confidence,
+            _shift(self.words, offset),
+            alternatives,
+        )
+
+
+def _shift(words: tuple[Word, ...], offset: float) -> tuple[Word, ...]:
+    return tuple(Word(w.text, w.start + offset, w.end + offset, w.confidence) for w in words)
 
 
 @dataclass(frozen=True)
@@ -96,7 +119,7 @@ class Cancellation:
 
 class Backend(abc.ABC):
     """A speech model behind the core. Subclasses implement the abstract members; the rest
-    have defaults."""
+    (`check`, `detect_language`, `warm_up`, `max_chunk_seconds`) have defaults."""
 
     #: Longest audio, in seconds, one `transcribe` call handles well; the core cuts longer
     #: audio at pauses into pieces no longer than this.
@@ -110,6 +133,17 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def info(self) -> BackendInfo:
         """Model id, device, precision and languages; valid after `load`."""
+
+    def check(self, options: DecodeOptions) -> None:
+        """Refuses, with `InvalidConfig`, options this backend cannot honour.
+
+        Called before the request waits for a slot, so a request that can only fail costs
+        nothing. By default phrases are refused: scoring them needs a backend that can.
+        """
+        if options.phrases:
+            raise InvalidConfig(
+                "this service does not score speech_contexts phrases; leave them out"
+            )
 
     @abc.abstractmethod
     def transcribe(

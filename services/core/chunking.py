@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from faster_whisper.vad import SpeechTimestampsMap
 
-from services.core.backend import SAMPLE_RATE, Segment, Word
+from services.core.backend import SAMPLE_RATE, Alternative, Segment, Word
+from services.core.errors import InvalidAudio
 from services.core.vad import Span
 
 
@@ -40,16 +41,21 @@ class Piece:
 
     def restore(self, segment: Segment) -> Segment:
         """The segment with its times moved from the piece's audio to the request's."""
-        words = tuple(
-            Word(w.text, self._time(w.start), self._time(w.end, True), w.confidence)
-            for w in segment.words
+        alternatives = tuple(
+            Alternative(a.text, a.confidence, self._words(a.words)) for a in segment.alternatives
         )
         return Segment(
             segment.text,
             self._time(segment.start),
             self._time(segment.end, True),
             segment.confidence,
-            words,
+            self._words(segment.words),
+            alternatives,
+        )
+
+    def _words(self, words: tuple[Word, ...]) -> tuple[Word, ...]:
+        return tuple(
+            Word(w.text, self._time(w.start), self._time(w.end, True), w.confidence) for w in words
         )
 
     def _time(self, seconds: float, is_end: bool = False) -> float:
@@ -74,3 +80,20 @@ def pack_spans(spans: list[Span], max_seconds: float) -> list[Piece]:
             groups.append([span])
             speech = length
     return [Piece(tuple(group)) for group in groups]
+
+
+def one_utterance(spans: list[Span], max_seconds: float) -> list[Piece]:
+    """All the speech as one piece, from the first span's start to the last one's end.
+
+    Expected phrases are scored against everything the speaker said, so the audio must not be
+    cut; speech longer than `max_seconds` is refused rather than scored in parts.
+    """
+    if not spans:
+        return []
+    seconds = (spans[-1].end - spans[0].start) / SAMPLE_RATE
+    if seconds > max_seconds:
+        raise InvalidAudio(
+            f"speech_contexts phrases are scored against one utterance of at most "
+            f"{max_seconds:.0f} s; this audio holds {seconds:.1f} s of speech"
+        )
+    return [Piece((Span(spans[0].start, spans[-1].end),))]

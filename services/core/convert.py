@@ -10,7 +10,7 @@ from stt.v1 import stt_pb2
 from services.core import languages
 from services.core import streaming as streaming_events
 from services.core.audio import AudioSpec
-from services.core.backend import DecodeOptions, Segment
+from services.core.backend import Alternative, DecodeOptions, Segment, Word
 from services.core.errors import InvalidAudio, InvalidConfig
 from services.core.recognizer import Recognition, RecognitionJob
 
@@ -26,6 +26,9 @@ _ENCODINGS = {
     Encoding.WEBM_OPUS: "detect",
 }
 MAX_BEAM_SIZE = 16
+MIN_SPEECH_END_MS, MAX_SPEECH_END_MS = 64, 10_000
+MAX_PHRASES = 100
+MAX_PHRASE_CHARS = 200
 
 
 def to_job(
@@ -97,7 +100,23 @@ def _decode_options(
         temperature=temperature,
         initial_prompt=decoding.initial_prompt,
         word_timestamps=config.enable_word_time_offsets or config.enable_word_confidence,
+        phrases=_phrases(config),
     )
+
+
+def _phrases(config: stt_pb2.RecognitionConfig) -> tuple[str, ...]:
+    phrases = tuple(p.strip() for c in config.speech_contexts for p in c.phrases)
+    if len(phrases) > MAX_PHRASES:
+        raise InvalidConfig(
+            f"config.speech_contexts holds {len(phrases)} phrases; at most {MAX_PHRASES} are scored"
+        )
+    for index, phrase in enumerate(phrases):
+        if not phrase or len(phrase) > MAX_PHRASE_CHARS:
+            raise InvalidConfig(
+                f"speech_contexts phrase {index} must be 1 to {MAX_PHRASE_CHARS} characters, "
+                f"got {len(phrase)}"
+            )
+    return phrases
 
 
 def duration(seconds: float) -> duration_pb2.Duration:
@@ -134,23 +153,36 @@ def to_response(
 def _result(
     segment: Segment, language: str, config: stt_pb2.RecognitionConfig
 ) -> stt_pb2.SpeechRecognitionResult:
-    alternative = stt_pb2.SpeechRecognitionAlternative(
-        transcript=segment.text.strip(), confidence=segment.confidence
-    )
-    if config.enable_word_time_offsets or config.enable_word_confidence:
-        for word in segment.words:
-            info = alternative.words.add(word=word.text.strip())
-            if config.enable_word_time_offsets:
-                info.start_offset.CopyFrom(duration(word.start))
-                info.end_offset.CopyFrom(duration(word.end))
-            if config.enable_word_confidence:
-                info.confidence = word.confidence
+    readings = [Alternative(segment.text, segment.confidence, segment.words)]
+    readings.extend(segment.alternatives)
+    # Only phrase scoring makes several readings; then 0 means all of them, as documented.
+    wanted = config.max_alternatives or len(readings)
     return stt_pb2.SpeechRecognitionResult(
-        alternatives=[alternative],
+        alternatives=[_alternative(r, config) for r in readings[:wanted]],
         result_start_offset=duration(segment.start),
         result_end_offset=duration(segment.end),
         language_code=language,
     )
+
+
+def _alternative(
+    reading: Alternative, config: stt_pb2.RecognitionConfig
+) -> stt_pb2.SpeechRecognitionAlternative:
+    alternative = stt_pb2.SpeechRecognitionAlternative(
+        transcript=reading.text.strip(), confidence=reading.confidence
+    )
+    if config.enable_word_time_offsets or config.enable_word_confidence:
+        for word in reading.words:
+            _word(alternative.words.add(word=word.text.strip()), word, config)
+    return alternative
+
+
+def _word(info: stt_pb2.WordInfo, word: Word, config: stt_pb2.RecognitionConfig) -> None:
+    if config.enable_word_time_offsets:
+        info.start_offset.CopyFrom(duration(word.start))
+        info.end_offset.CopyFrom(duration(word.end))
+    if config.enable_word_confidence:
+        info.confidence = word.confidence
 
 
 def to_stream_setup(
@@ -163,6 +195,13 @@ def to_stream_setup(
         )
     streaming = first.streaming_config
     config = streaming.config
+    if streaming.HasField("speech_end_timeout"):
+        pause_ms = streaming.speech_end_timeout.ToMilliseconds()
+        if not MIN_SPEECH_END_MS <= pause_ms <= MAX_SPEECH_END_MS:
+            raise InvalidConfig(
+                f"streaming_config.speech_end_timeout must be {MIN_SPEECH_END_MS} ms to "
+                f"{MAX_SPEECH_END_MS} ms, got {pause_ms} ms"
+            )
     return streaming, _audio_spec(config), _decode_options(config, served, service)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from services.core import audio as audio_mod
 from services.core.backend import Backend, Cancellation, DecodeOptions, Transcript
 from services.core.cache import ResultCache, cache_key
-from services.core.chunking import Piece, pack_spans, whole
+from services.core.chunking import Piece, one_utterance, pack_spans, whole
 from services.core.metrics import ServiceMetrics
 from services.core.tracing import tracer
 from services.core.vad import VoiceActivityDetector
@@ -73,7 +73,7 @@ class Recognizer:
         with self._stage("decode"):
             decoded = audio_mod.decode(job.content, job.audio, self._limits)
         cancellation.check()
-        pieces = self._pieces(decoded.samples, job.vad)
+        pieces = self._pieces(decoded.samples, job)
         with self._stage("inference"):
             transcript = self._transcribe(decoded.samples, pieces, job.options, cancellation)
         result = Recognition(transcript, decoded.duration)
@@ -84,7 +84,7 @@ class Recognizer:
         with self._stage("decode"):
             decoded = audio_mod.decode(job.content, job.audio, self._limits)
         cancellation.check()
-        pieces = self._pieces(decoded.samples, job.vad)
+        pieces = self._pieces(decoded.samples, job)
         if not pieces:
             return Detection("", 0.0, decoded.duration)
         first = pieces[0].audio(decoded.samples)
@@ -92,11 +92,13 @@ class Recognizer:
             language, probability = self._backend.detect_language(first, cancellation)
         return Detection(language, probability, decoded.duration)
 
-    def _pieces(self, samples, vad: bool) -> list[Piece]:
-        if not vad:
+    def _pieces(self, samples, job: RecognitionJob) -> list[Piece]:
+        if not job.vad:
             return [whole(samples)]
         with self._stage("vad"):
             spans = self._vad.speech_spans(samples, self._max_chunk_s)
+        if job.options.phrases:
+            return one_utterance(spans, self._max_chunk_s)
         return pack_spans(spans, self._max_chunk_s)
 
     def _transcribe(

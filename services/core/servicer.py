@@ -83,6 +83,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         job = convert.to_job(
             request, self._backend.info.languages, self._service, self._settings.vad_enabled
         )
+        self._backend.check(job.options)
         # Hashing megabytes of audio would stall the event loop: do it on a thread.
         cached = await asyncio.to_thread(self._recognizer.cached, job)
         recognition = cached or await self._in_slot(context, self._recognizer.run, job)
@@ -167,14 +168,21 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         streaming, spec, options = convert.to_stream_setup(
             await anext(requests, None), self._backend.info.languages, self._service
         )
+        self._backend.check(options)
         if not options.beam_size:  # a live stream favours latency over the last bit of accuracy
             options = replace(options, beam_size=self._settings.stream_beam_size)
         decoder = stream_decoder(spec, self._settings.stream_max_buffer_bytes)
         events: asyncio.Queue = asyncio.Queue()
+        settings = self._stream_settings
+        if streaming.HasField("speech_end_timeout"):
+            pause_ms = streaming.speech_end_timeout.ToMilliseconds()
+            settings = replace(
+                settings, endpoint=replace(settings.endpoint, end_silence_ms=pause_ms)
+            )
         session = StreamSession(
             lambda audio, opts: self._in_slot(context, self._backend.transcribe, audio, opts),
             options,
-            self._stream_settings,
+            settings,
             events.put_nowait,
             interim_results=streaming.interim_results,
             single_utterance=streaming.single_utterance,

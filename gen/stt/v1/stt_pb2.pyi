@@ -25,7 +25,7 @@ class RecognitionAudio(_message.Message):
     def __init__(self, content: _Optional[bytes] = ...) -> None: ...
 
 class RecognitionConfig(_message.Message):
-    __slots__ = ("encoding", "sample_rate_hertz", "language_code", "max_alternatives", "audio_channel_count", "enable_word_time_offsets", "enable_word_confidence", "enable_voice_activity_detection", "decoding")
+    __slots__ = ("encoding", "sample_rate_hertz", "language_code", "max_alternatives", "speech_contexts", "audio_channel_count", "enable_word_time_offsets", "enable_word_confidence", "enable_voice_activity_detection", "decoding")
     class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ENCODING_UNSPECIFIED: _ClassVar[RecognitionConfig.AudioEncoding]
@@ -46,6 +46,7 @@ class RecognitionConfig(_message.Message):
     SAMPLE_RATE_HERTZ_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     MAX_ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
+    SPEECH_CONTEXTS_FIELD_NUMBER: _ClassVar[int]
     AUDIO_CHANNEL_COUNT_FIELD_NUMBER: _ClassVar[int]
     ENABLE_WORD_TIME_OFFSETS_FIELD_NUMBER: _ClassVar[int]
     ENABLE_WORD_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
@@ -55,12 +56,19 @@ class RecognitionConfig(_message.Message):
     sample_rate_hertz: int
     language_code: str
     max_alternatives: int
+    speech_contexts: _containers.RepeatedCompositeFieldContainer[SpeechContext]
     audio_channel_count: int
     enable_word_time_offsets: bool
     enable_word_confidence: bool
     enable_voice_activity_detection: bool
     decoding: DecodingConfig
-    def __init__(self, encoding: _Optional[_Union[RecognitionConfig.AudioEncoding, str]] = ..., sample_rate_hertz: _Optional[int] = ..., language_code: _Optional[str] = ..., max_alternatives: _Optional[int] = ..., audio_channel_count: _Optional[int] = ..., enable_word_time_offsets: _Optional[bool] = ..., enable_word_confidence: _Optional[bool] = ..., enable_voice_activity_detection: _Optional[bool] = ..., decoding: _Optional[_Union[DecodingConfig, _Mapping]] = ...) -> None: ...
+    def __init__(self, encoding: _Optional[_Union[RecognitionConfig.AudioEncoding, str]] = ..., sample_rate_hertz: _Optional[int] = ..., language_code: _Optional[str] = ..., max_alternatives: _Optional[int] = ..., speech_contexts: _Optional[_Iterable[_Union[SpeechContext, _Mapping]]] = ..., audio_channel_count: _Optional[int] = ..., enable_word_time_offsets: _Optional[bool] = ..., enable_word_confidence: _Optional[bool] = ..., enable_voice_activity_detection: _Optional[bool] = ..., decoding: _Optional[_Union[DecodingConfig, _Mapping]] = ...) -> None: ...
+
+class SpeechContext(_message.Message):
+    __slots__ = ("phrases",)
+    PHRASES_FIELD_NUMBER: _ClassVar[int]
+    phrases: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, phrases: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DecodingConfig(_message.Message):
     __slots__ = ("beam_size", "temperature", "initial_prompt")
@@ -139,16 +147,18 @@ class StreamingRecognizeRequest(_message.Message):
     def __init__(self, streaming_config: _Optional[_Union[StreamingRecognitionConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ...) -> None: ...
 
 class StreamingRecognitionConfig(_message.Message):
-    __slots__ = ("config", "single_utterance", "interim_results", "enable_voice_activity_events")
+    __slots__ = ("config", "single_utterance", "interim_results", "enable_voice_activity_events", "speech_end_timeout")
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     SINGLE_UTTERANCE_FIELD_NUMBER: _ClassVar[int]
     INTERIM_RESULTS_FIELD_NUMBER: _ClassVar[int]
     ENABLE_VOICE_ACTIVITY_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    SPEECH_END_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     config: RecognitionConfig
     single_utterance: bool
     interim_results: bool
     enable_voice_activity_events: bool
-    def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., single_utterance: _Optional[bool] = ..., interim_results: _Optional[bool] = ..., enable_voice_activity_events: _Optional[bool] = ...) -> None: ...
+    speech_end_timeout: _duration_pb2.Duration
+    def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., single_utterance: _Optional[bool] = ..., interim_results: _Optional[bool] = ..., enable_voice_activity_events: _Optional[bool] = ..., speech_end_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class StreamingRecognizeResponse(_message.Message):
     __slots__ = ("results", "speech_event_type", "speech_event_offset", "request_id")

@@ -1,0 +1,1 @@
+"""arabic_words: short Arabic clips, transcribed or scored against expected phrases."""

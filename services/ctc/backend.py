@@ -1,0 +1,125 @@
+"""The CTC backend: features once per piece, the model over overlapping windows, the merged
+frames decoded greedily into timed words, or scored against expected phrases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from services.core.backend import (
+    SAMPLE_RATE,
+    Backend,
+    BackendInfo,
+    Cancellation,
+    DecodeOptions,
+    Transcript,
+)
+from services.core.errors import InvalidConfig
+from services.ctc import decoding, scoring, windows
+from services.ctc import device as device_mod
+from services.ctc.features import FeatureReader
+from services.ctc.model import CtcModel
+from services.ctc.settings import CtcSettings
+from services.ctc.text import TextRules
+from services.ctc.vocabulary import Vocabulary
+
+
+class CtcBackend(Backend):
+    # Windows with stride take audio of any length, so the core's own limit decides.
+    max_chunk_seconds = math.inf
+    #: How this language's text is tidied and compared; services override it.
+    text_rules = TextRules()
+    #: The model wrapper; a seam for tests that need float16 to fail.
+    model_class = CtcModel
+
+    def __init__(self, settings: CtcSettings):
+        self._settings = settings
+        self._model = self.model_class(settings)
+        self._reader: FeatureReader | None = None
+        self._vocab: Vocabulary | None = None
+        self._window = self._stride = 0
+
+    def load(self) -> None:
+        self._model.load()
+        processor = self._model.processor
+        self._reader = FeatureReader(processor.feature_extractor, self._model.module)
+        geometry = self._reader.geometry
+        seconds = device_mod.window_seconds(self._settings, self._model.device)
+        self._window = geometry.units(seconds)
+        self._stride = geometry.units(self._settings.stride_seconds)
+        if self._window <= 2 * self._stride:
+            raise ValueError(
+                f"a {seconds} s window leaves nothing between its two "
+                f"{self._settings.stride_seconds} s strides: lower stride_seconds"
+            )
+        outputs = self._model.module.config.vocab_size
+        self._vocab = Vocabulary.from_tokenizer(processor.tokenizer, outputs)
+
+    @property
+    def info(self) -> BackendInfo:
+        if self._vocab is None:
+            raise RuntimeError("the model is not loaded")
+        return BackendInfo(
+            self._settings.model,
+            self._model.device,
+            self._model.precision,
+            (self._settings.language,),
+        )
+
+    @property
+    def window_seconds(self) -> float:
+        """Length of the windows long audio is cut into (valid after `load`)."""
+        return self._window * self._reader.geometry.samples_per_unit / SAMPLE_RATE
+
+    def warm_up(self) -> None:
+        super().warm_up()
+        if self._model.compiled:
+            # A second length makes torch.compile build its dynamic-shape graph now, rather
+            # than stall the first request whose length differs from the warm-up's.
+            noise = np.random.default_rng(1).standard_normal(int(self.window_seconds * SAMPLE_RATE))
+            self.log_probs((0.01 * noise).astype(np.float32), Cancellation())
+
+    def check(self, options: DecodeOptions) -> None:
+        if options.beam_size > 1:
+            raise InvalidConfig(
+                f"config.decoding.beam_size {options.beam_size}: this service decodes "
+                "greedily; leave it 0 or 1"
+            )
+        if options.temperature:
+            raise InvalidConfig("config.decoding.temperature: this service does not sample")
+        if options.initial_prompt:
+            raise InvalidConfig("config.decoding.initial_prompt: a CTC model takes no prompt")
+        for phrase in options.phrases:
+            self._vocab.spell(phrase, self.text_rules)  # refuses what the model cannot write
+
+    def transcribe(
+        self, audio: np.ndarray, options: DecodeOptions, cancellation: Cancellation
+    ) -> Transcript:
+        log_probs = self.log_probs(audio, cancellation)
+        duration = len(audio) / SAMPLE_RATE
+        frame_s = self._reader.geometry.frame_seconds
+        heard = decoding.best_path(log_probs, self._vocab.blank)
+        timed = decoding.words(heard, log_probs, self._vocab, self.text_rules, frame_s, duration)
+        if options.phrases:
+            text = " ".join(w.word.text for w in timed)
+            frames = scoring.Frames(log_probs, heard, text, frame_s, duration)
+            temperature = self._settings.candidate_temperature
+            segments = [
+                scoring.rank(frames, options.phrases, self._vocab, self.text_rules, temperature)
+            ]
+        else:
+            segments = decoding.segments(timed)
+        language = options.language or self._settings.language
+        return Transcript(tuple(segments), language, 1.0)
+
+    def log_probs(self, audio: np.ndarray, cancellation: Cancellation) -> np.ndarray:
+        """Per-frame log-probabilities of the whole of `audio`, window by window."""
+        units = self._reader(audio)
+        per_frame = self._reader.geometry.units_per_frame
+        kept = []
+        for window in windows.plan(len(units), self._window, self._stride, per_frame):
+            cancellation.check()
+            frames = self._model.log_probs(units[window.start : window.end])
+            kept.append(window.kept(frames, per_frame))
+        return np.concatenate(kept)

@@ -1,0 +1,124 @@
+"""A transformers CTC model on CPU or GPU, with float16 made safe.
+
+float16 halves a GPU's memory and time, but some checkpoints overflow in it or some kernels
+lack it. Each float16 pass is checked: an error or a non-finite output switches the model to
+float32 for good (logged once) and the pass runs again, so no request sees the failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+import torch
+from transformers import AutoModelForCTC, AutoProcessor
+from transformers.utils import logging as hf_logging
+
+from services.core.errors import Overloaded
+from services.ctc import device as device_mod
+from services.ctc.settings import CtcSettings
+
+log = logging.getLogger("stt.ctc")
+OOM_RETRY_S = 1.0
+
+
+class CtcModel:
+    def __init__(self, settings: CtcSettings):
+        self._settings = settings
+        self._switch = threading.Lock()
+        self.device = "cpu"
+        self.dtype = torch.float32
+        self.processor = None
+        self.module: torch.nn.Module | None = None
+        self._forward = None
+        self._input_name = ""
+
+    @property
+    def compiled(self) -> bool:
+        return self._forward is not None and self._forward is not self.module
+
+    @property
+    def precision(self) -> str:
+        return "float16" if self.dtype == torch.float16 else "float32"
+
+    def load(self) -> None:
+        s = self._settings
+        hf_logging.disable_progress_bar()
+        self.device = device_mod.pick_device(s.device)
+        device_mod.configure(s, self.device)
+        # A hub id is fetched into the Hugging Face cache (HF_HOME), or only looked up
+        # there when HF_HUB_OFFLINE=1; a folder is read as it is.
+        self.processor = AutoProcessor.from_pretrained(s.model)
+        self.module = AutoModelForCTC.from_pretrained(s.model).eval()
+        self._input_name = self.processor.feature_extractor.model_input_names[0]
+        self._place(device_mod.wanted_dtype(s.compute_type, self.device))
+        self._forward = self.module
+        if device_mod.compile_wanted(s.torch_compile, self.device):
+            self._forward = torch.compile(self.module, dynamic=True)
+
+    def log_probs(self, inputs: np.ndarray) -> np.ndarray:
+        """Per-frame log-probabilities, float32 (frames, outputs), for one window of inputs."""
+        batch = torch.from_numpy(inputs).unsqueeze(0)
+        try:
+            with torch.inference_mode():
+                logits = self._half(batch) if self.dtype == torch.float16 else None
+                if logits is None:
+                    logits = self._run(batch)
+                    if not torch.isfinite(logits).all():
+                        raise RuntimeError("the model gave non-finite logits in float32")
+                return torch.log_softmax(logits, dim=-1).cpu().numpy()
+        except torch.cuda.OutOfMemoryError as error:
+            torch.cuda.empty_cache()
+            raise Overloaded("GPU memory is exhausted; retry shortly", OOM_RETRY_S) from error
+
+    def _half(self, batch: torch.Tensor) -> torch.Tensor | None:
+        """float16 logits, or None after switching to float32 because float16 failed."""
+        try:
+            logits = self._run(batch)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except RuntimeError as error:
+            self._fall_back(f"float16 inference failed: {error}")
+            return None
+        if not torch.isfinite(logits).all():
+            self._fall_back("float16 inference gave non-finite logits")
+            return None
+        return logits
+
+    def _run(self, batch: torch.Tensor) -> torch.Tensor:
+        """One forward pass in the current precision, as float32 logits (frames, outputs)."""
+        inputs = {self._input_name: batch.to(self.device, self.dtype)}
+        try:
+            return self._forward(**inputs).logits[0].float()
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception as error:
+            if self._forward is self.module:
+                raise
+            # torch.compile can fail in many ways on a new machine; eager mode still works.
+            log.warning("torch.compile failed; running eagerly", extra={"error": str(error)})
+            self._forward = self.module
+            return self._forward(**inputs).logits[0].float()
+
+    def _place(self, dtype: torch.dtype) -> None:
+        try:
+            self._move(dtype)
+            self.dtype = dtype
+        except RuntimeError as error:
+            if dtype != torch.float16:
+                raise
+            log.warning("float16 load failed; using float32", extra={"reason": str(error)[:500]})
+            self._move(torch.float32)
+            self.dtype = torch.float32
+
+    def _fall_back(self, reason: str) -> None:
+        with self._switch:
+            if self.dtype == torch.float32:
+                return  # another request already switched
+            log.warning("falling back to float32", extra={"reason": reason[:500]})
+            self._move(torch.float32)
+            self.dtype = torch.float32
+
+    def _move(self, dtype: torch.dtype) -> None:
+        self.module.to(self.device, dtype)
