@@ -6,33 +6,26 @@ Every language service runs this same class; what differs is the backend behind 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from typing import TypeVar
 
 import grpc
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
 import services
 from services.core import convert, languages
-from services.core.backend import Backend, Cancellation
-from services.core.endpointer import EndpointSettings
-from services.core.errors import InvalidConfig, SttError, to_grpc_status
+from services.core.backend import Backend
+from services.core.errors import SttError, to_grpc_status
 from services.core.gate import Gate
 from services.core.health import Lifecycle, State
 from services.core.metrics import ServiceMetrics
 from services.core.recognizer import Recognition, Recognizer
 from services.core.requests import REQUEST_ID_HEADER, RequestScope, abandoned_code, request_scope
 from services.core.settings import ServiceSettings
-from services.core.stream_audio import stream_decoder
-from services.core.streaming import Final, StreamSession, StreamSettings
+from services.core.slots import InferenceSlots
+from services.core.stream_servicer import StreamServicer
 
 log = logging.getLogger("stt.servicer")
-T = TypeVar("T")
 # Lifecycle states as GetServiceInfo reports them.
 INFO_STATES = {
     State.STARTING: stt_pb2.ServiceInfo.STARTING,
@@ -60,17 +53,8 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         self._gate = gate
         self._lifecycle = lifecycle
         self._metrics = metrics
-        self._executor = ThreadPoolExecutor(settings.max_concurrency, "inference")
-        self._stream_settings = StreamSettings(
-            EndpointSettings(
-                threshold=settings.vad_threshold,
-                end_silence_ms=settings.stream_endpoint_silence_ms,
-                pad_ms=settings.vad_speech_pad_ms,
-            ),
-            interim_interval_s=settings.stream_interim_interval_s,
-            max_utterance_s=min(settings.stream_max_utterance_s, backend.max_chunk_seconds),
-            max_stream_s=settings.stream_max_seconds,
-        )
+        self._slots = InferenceSlots(gate, metrics, service)
+        self._streams = StreamServicer(service, settings, backend, self._slots, metrics)
 
     async def Recognize(self, request, context):
         language = request.config.language_code
@@ -86,7 +70,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         self._backend.check(job.options)
         # Hashing megabytes of audio would stall the event loop: do it on a thread.
         cached = await asyncio.to_thread(self._recognizer.cached, job)
-        recognition = cached or await self._in_slot(context, self._recognizer.run, job)
+        recognition = cached or await self._slots.run(context, self._recognizer.run, job)
         response = convert.to_response(
             recognition,
             request.config,
@@ -100,7 +84,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
 
     async def _detect(self, request, context, scope: RequestScope, started: float):
         job = convert.to_detection_job(request, self._settings.vad_enabled)
-        detection = await self._in_slot(context, self._recognizer.detect, job)
+        detection = await self._slots.run(context, self._recognizer.detect, job)
         response = stt_pb2.DetectLanguageResponse(
             language_code=detection.language,
             language_probability=detection.probability,
@@ -162,72 +146,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
 
     async def StreamingRecognize(self, request_iterator, context):
         requests = aiter(request_iterator)
-        await self._answer("StreamingRecognize", "", self._stream, requests, context)
-
-    async def _stream(self, requests, context, scope: RequestScope, started: float):
-        streaming, spec, options = convert.to_stream_setup(
-            await anext(requests, None), self._backend.info.languages, self._service
-        )
-        self._backend.check(options)
-        if not options.beam_size:  # a live stream favours latency over the last bit of accuracy
-            options = replace(options, beam_size=self._settings.stream_beam_size)
-        decoder = stream_decoder(spec, self._settings.stream_max_buffer_bytes)
-        events: asyncio.Queue = asyncio.Queue()
-        settings = self._stream_settings
-        if streaming.HasField("speech_end_timeout"):
-            pause_ms = streaming.speech_end_timeout.ToMilliseconds()
-            settings = replace(
-                settings, endpoint=replace(settings.endpoint, end_silence_ms=pause_ms)
-            )
-        session = StreamSession(
-            lambda audio, opts: self._in_slot(context, self._backend.transcribe, audio, opts),
-            options,
-            settings,
-            events.put_nowait,
-            interim_results=streaming.interim_results,
-            single_utterance=streaming.single_utterance,
-        )
-        writer = asyncio.create_task(self._send_events(events, streaming, context, scope))
-        self._metrics.active_streams.labels(self._service).inc()
-        try:
-            await self._feed(requests, decoder, session)
-            events.put_nowait(None)
-            await writer  # every event out before the call ends
-        finally:
-            # On failure or cancellation the client may never read again: stop writing.
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
-            await session.cancel()
-            decoder.abandon()
-            self._metrics.active_streams.labels(self._service).dec()
-            self._metrics.stream_duration.labels(self._service).observe(
-                time.perf_counter() - started
-            )
-        return None, options.language or "detect"
-
-    async def _feed(self, requests, decoder, session: StreamSession) -> None:
-        """Audio messages into the session until the client half-closes or the utterance
-        of a single-utterance stream ends."""
-        async for message in requests:
-            if message.WhichOneof("streaming_request") != "audio_content":
-                raise InvalidConfig("streaming_config may only be sent once, in the first message")
-            await session.push(decoder.feed(message.audio_content))
-            if session.closed:
-                return
-        await session.push(decoder.close())
-        await session.finish()
-
-    async def _send_events(self, events: asyncio.Queue, streaming, context, scope) -> None:
-        while (event := await events.get()) is not None:
-            response = convert.event_response(event, streaming)
-            if isinstance(event, Final) and event.latency_s is not None:
-                self._metrics.final_latency.labels(self._service).observe(event.latency_s)
-            if response is None:
-                continue
-            if response.results and not response.results[0].is_final:
-                self._metrics.interim_results.labels(self._service).inc()
-            response.request_id = scope.request_id
-            await context.write(response)
+        await self._answer("StreamingRecognize", "", self._streams.serve, requests, context)
 
     async def GetServiceInfo(self, request, context):
         info = self._backend_info()
@@ -249,32 +168,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         )
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-    async def _in_slot(self, context, work: Callable[..., T], *args) -> T:
-        """Runs `work(*args, cancellation)` in a worker thread while holding an inference slot."""
-        remaining = context.time_remaining()
-        await self._gate.acquire(remaining)
-        self._update_gauges()
-        deadline = time.monotonic() + remaining if remaining is not None else None
-        cancellation = Cancellation(deadline)
-        held_since = time.monotonic()
-        run = contextvars.copy_context().run  # the worker logs and traces as this request
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, run, work, *args, cancellation)
-
-        def free_slot(_future) -> None:
-            # Runs when the worker has really stopped, not when the client gave up.
-            self._gate.release(time.monotonic() - held_since)
-            self._update_gauges()
-
-        future.add_done_callback(free_slot)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            cancellation.cancel()
-            future.add_done_callback(_consume_result)
-            raise
+        self._slots.shutdown()
 
     def _observe_success(self, recognition: Recognition, elapsed_s: float) -> None:
         language = recognition.transcript.language or "unknown"
@@ -283,10 +177,6 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
             self._metrics.real_time_factor.labels(self._service).observe(
                 elapsed_s / recognition.audio_seconds
             )
-
-    def _update_gauges(self) -> None:
-        self._metrics.in_flight.labels(self._service).set(self._gate.in_flight)
-        self._metrics.queued.labels(self._service).set(self._gate.queued)
 
     def _backend_info(self) -> dict:
         if self._lifecycle.state in (State.STARTING, State.FAILED):
@@ -303,9 +193,3 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
             "precision": info.precision,
             "languages": list(info.languages),
         }
-
-
-def _consume_result(future) -> None:
-    """Reads the outcome of an abandoned inference so asyncio does not report it as lost."""
-    if not future.cancelled():
-        future.exception()

@@ -1,0 +1,112 @@
+"""StreamingRecognize on a language service: reads the config and the audio, runs a
+`StreamSession`, and writes its events as responses while the audio still arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+from services.core import convert
+from services.core.backend import Backend
+from services.core.endpointer import EndpointSettings
+from services.core.errors import InvalidConfig
+from services.core.metrics import ServiceMetrics
+from services.core.requests import RequestScope
+from services.core.settings import ServiceSettings
+from services.core.slots import InferenceSlots
+from services.core.stream_audio import stream_decoder
+from services.core.streaming import Final, StreamSession, StreamSettings
+
+
+class StreamServicer:
+    def __init__(
+        self,
+        service: str,
+        settings: ServiceSettings,
+        backend: Backend,
+        slots: InferenceSlots,
+        metrics: ServiceMetrics,
+    ):
+        self._service = service
+        self._settings = settings
+        self._backend = backend
+        self._slots = slots
+        self._metrics = metrics
+        self._defaults = StreamSettings(
+            EndpointSettings(
+                threshold=settings.vad_threshold,
+                end_silence_ms=settings.stream_endpoint_silence_ms,
+                pad_ms=settings.vad_speech_pad_ms,
+            ),
+            interim_interval_s=settings.stream_interim_interval_s,
+            max_utterance_s=min(settings.stream_max_utterance_s, backend.max_chunk_seconds),
+            max_stream_s=settings.stream_max_seconds,
+        )
+
+    async def serve(self, requests, context, scope: RequestScope, started: float):
+        """One StreamingRecognize call; returns no response (they are written as they come)
+        and the language to count the call under."""
+        streaming, spec, options = convert.to_stream_setup(
+            await anext(requests, None), self._backend.info.languages, self._service
+        )
+        self._backend.check(options)
+        if not options.beam_size:  # a live stream favours latency over the last bit of accuracy
+            options = replace(options, beam_size=self._settings.stream_beam_size)
+        decoder = stream_decoder(spec, self._settings.stream_max_buffer_bytes)
+        events: asyncio.Queue = asyncio.Queue()
+        settings = self._defaults
+        if streaming.HasField("speech_end_timeout"):
+            pause_ms = streaming.speech_end_timeout.ToMilliseconds()
+            settings = replace(
+                settings, endpoint=replace(settings.endpoint, end_silence_ms=pause_ms)
+            )
+        session = StreamSession(
+            lambda audio, opts: self._slots.run(context, self._backend.transcribe, audio, opts),
+            options,
+            settings,
+            events.put_nowait,
+            interim_results=streaming.interim_results,
+            single_utterance=streaming.single_utterance,
+        )
+        writer = asyncio.create_task(self._send_events(events, streaming, context, scope))
+        self._metrics.active_streams.labels(self._service).inc()
+        try:
+            await self._feed(requests, decoder, session)
+            events.put_nowait(None)
+            await writer  # every event out before the call ends
+        finally:
+            # On failure or cancellation the client may never read again: stop writing.
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+            await session.cancel()
+            decoder.abandon()
+            self._metrics.active_streams.labels(self._service).dec()
+            self._metrics.stream_duration.labels(self._service).observe(
+                time.perf_counter() - started
+            )
+        return None, options.language or "detect"
+
+    async def _feed(self, requests, decoder, session: StreamSession) -> None:
+        """Audio messages into the session until the client half-closes or the utterance
+        of a single-utterance stream ends."""
+        async for message in requests:
+            if message.WhichOneof("streaming_request") != "audio_content":
+                raise InvalidConfig("streaming_config may only be sent once, in the first message")
+            await session.push(decoder.feed(message.audio_content))
+            if session.closed:
+                return
+        await session.push(decoder.close())
+        await session.finish()
+
+    async def _send_events(self, events: asyncio.Queue, streaming, context, scope) -> None:
+        while (event := await events.get()) is not None:
+            response = convert.event_response(event, streaming)
+            if isinstance(event, Final) and event.latency_s is not None:
+                self._metrics.final_latency.labels(self._service).observe(event.latency_s)
+            if response is None:
+                continue
+            if response.results and not response.results[0].is_final:
+                self._metrics.interim_results.labels(self._service).inc()
+            response.request_id = scope.request_id
+            await context.write(response)
