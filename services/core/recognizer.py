@@ -96,7 +96,9 @@ class Recognizer:
         if not job.vad:
             return [whole(samples)]
         with self._stage("vad"):
-            spans = self._vad.speech_spans(samples, self._max_chunk_s)
+            # Spans of at most half a piece pack pieces fuller (fewer model windows) than
+            # spans that may fill a piece alone; they are still cut only at pauses.
+            spans = self._vad.speech_spans(samples, self._max_chunk_s / 2)
         if job.options.phrases:
             return one_utterance(spans, self._max_chunk_s)
         return pack_spans(spans, self._max_chunk_s)
