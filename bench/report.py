@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench import fast_answers, latency, throughput
-from bench.config import BEAM_SIZE, COMPUTE_TYPE, DEVICE, LANGUAGE, Plan, service_settings
+from bench.config import (
+    BEAM_SIZE,
+    COMPUTE_TYPE,
+    DEVICE,
+    LANGUAGE,
+    Plan,
+    library_vad_parameters,
+    service_settings,
+)
 
 OTHER_LOAD = "Other load (cores)"
 
@@ -62,6 +70,7 @@ This section was written by {kind}, which took {elapsed_s / 60:.1f} minutes."""
 
 def _setup(plan: Plan) -> str:
     vad = service_settings(plan.model_dir, plan.cpu_threads)
+    min_speech_ms = library_vad_parameters(vad)["min_speech_duration_ms"]
     return f"""### How each side is configured
 
 - Both: the bundled Whisper base model folder, device `{DEVICE}`, compute type
@@ -70,8 +79,8 @@ def _setup(plan: Plan) -> str:
   when a request sets none), `condition_on_previous_text=False` (the service's default; the
   library's default is True), no word timestamps.
 - VAD, service: the core's Silero detector (threshold {vad.vad_threshold}, min silence
-  {vad.vad_min_silence_ms} ms, speech pad {vad.vad_speech_pad_ms} ms, min speech 100 ms) finds
-  speech spans; consecutive spans are packed into pieces of at most
+  {vad.vad_min_silence_ms} ms, speech pad {vad.vad_speech_pad_ms} ms, min speech
+  {min_speech_ms} ms) finds speech spans; consecutive spans are packed into pieces of at most
   {vad.max_chunk_seconds:.0f} s of speech (the pauses between them left out), and each piece is
   transcribed on its own with `vad_filter=False`.
 - VAD, library: `vad_filter=True` with `vad_parameters` set to the same values (its own

@@ -63,7 +63,7 @@ def test_long_form_in_pieces_and_windows(tiny_models, audio_dir, case):
     content = clip("en/long_concat_en.flac")
     response, one_pass = recognise(case, model, content, vad=True, **ONE_PASS)
     assert seconds(response.audio_duration) == pytest.approx(126.98, abs=0.01)
-    assert len(response.results) >= 5  # several pieces, several pauses
+    assert len(response.results) >= 4  # about 104 s of speech in pieces of at most 30 s
     window = TINY_WINDOW if case.tiny else REAL_WINDOW
     _, windowed = recognise(case, model, content, vad=True, **window)
     assert_same_words(case, one_pass, windowed)
