@@ -36,8 +36,12 @@ proto: $(STAMP)
 docs: $(STAMP)
 	$(PY) tools/settings_doc.py
 
+# Every benchmark, one after the other (each rewrites its own section of docs/benchmarks.md).
 bench: $(STAMP)
 	$(PY) -m bench.run
+	$(PY) -m bench.streaming
+	$(PY) -m bench.router
+	$(PY) -m bench.ctc
 
 # The router's overhead: the same cached request direct and through the router.
 bench-router: $(STAMP)
