@@ -55,16 +55,10 @@ class StreamServicer:
             options = replace(options, beam_size=self._settings.stream_beam_size)
         decoder = stream_decoder(spec, self._settings.stream_max_buffer_bytes)
         events: asyncio.Queue = asyncio.Queue()
-        settings = self._defaults
-        if streaming.HasField("speech_end_timeout"):
-            pause_ms = streaming.speech_end_timeout.ToMilliseconds()
-            settings = replace(
-                settings, endpoint=replace(settings.endpoint, end_silence_ms=pause_ms)
-            )
         session = StreamSession(
             lambda audio, opts: self._slots.run(context, self._backend.transcribe, audio, opts),
             options,
-            settings,
+            self._session_settings(streaming),
             events.put_nowait,
             interim_results=streaming.interim_results,
             single_utterance=streaming.single_utterance,
@@ -86,6 +80,14 @@ class StreamServicer:
                 time.perf_counter() - started
             )
         return None, options.language or "detect"
+
+    def _session_settings(self, streaming) -> StreamSettings:
+        """The service's stream settings, with the pause the client chose for this stream."""
+        if not streaming.HasField("speech_end_timeout"):
+            return self._defaults
+        pause_ms = streaming.speech_end_timeout.ToMilliseconds()
+        endpoint = replace(self._defaults.endpoint, end_silence_ms=pause_ms)
+        return replace(self._defaults, endpoint=endpoint)
 
     async def _feed(self, requests, decoder, session: StreamSession) -> None:
         """Audio messages into the session until the client half-closes or the utterance
