@@ -8,7 +8,6 @@ from google.protobuf import duration_pb2
 from stt.v1 import stt_pb2
 
 from services.core import languages
-from services.core import streaming as streaming_events
 from services.core.audio import AudioSpec
 from services.core.backend import Alternative, DecodeOptions, Segment, Word
 from services.core.errors import InvalidAudio, InvalidConfig
@@ -26,7 +25,6 @@ _ENCODINGS = {
     Encoding.WEBM_OPUS: "detect",
 }
 MAX_BEAM_SIZE = 16
-MIN_SPEECH_END_MS, MAX_SPEECH_END_MS = 64, 10_000
 MAX_PHRASES = 100
 MAX_PHRASE_CHARS = 200
 
@@ -39,8 +37,8 @@ def to_job(
         raise InvalidAudio("audio is empty: put the audio bytes in audio.content")
     return RecognitionJob(
         content=request.audio.content,
-        audio=_audio_spec(config),
-        options=_decode_options(config, served, service),
+        audio=audio_spec(config),
+        options=decode_options(config, served, service),
         vad=_vad(config, vad_default),
     )
 
@@ -52,7 +50,7 @@ def to_detection_job(request: stt_pb2.DetectLanguageRequest, vad_default: bool) 
         raise InvalidAudio("audio is empty: put the audio bytes in audio.content")
     return RecognitionJob(
         content=request.audio.content,
-        audio=_audio_spec(config),
+        audio=audio_spec(config),
         options=DecodeOptions(),
         vad=_vad(config, vad_default),
     )
@@ -64,7 +62,7 @@ def _vad(config: stt_pb2.RecognitionConfig, default: bool) -> bool:
     return default
 
 
-def _audio_spec(config: stt_pb2.RecognitionConfig) -> AudioSpec:
+def audio_spec(config: stt_pb2.RecognitionConfig) -> AudioSpec:
     if config.encoding not in _ENCODINGS:
         raise InvalidConfig(f"config.encoding {config.encoding} is not a known AudioEncoding")
     if config.sample_rate_hertz < 0:
@@ -80,7 +78,7 @@ def _audio_spec(config: stt_pb2.RecognitionConfig) -> AudioSpec:
     )
 
 
-def _decode_options(
+def decode_options(
     config: stt_pb2.RecognitionConfig, served: tuple[str, ...], service: str
 ) -> DecodeOptions:
     if config.max_alternatives < 0:
@@ -138,7 +136,7 @@ def to_response(
     language = transcript.language or languages.primary_subtag(config.language_code)
     detected = not config.language_code.strip()
     return stt_pb2.RecognizeResponse(
-        results=[_result(s, language, config) for s in transcript.segments],
+        results=[result_message(s, language, config) for s in transcript.segments],
         total_billed_time=duration(recognition.audio_seconds),
         audio_duration=duration(recognition.audio_seconds),
         request_id=request_id,
@@ -150,7 +148,7 @@ def to_response(
     )
 
 
-def _result(
+def result_message(
     segment: Segment, language: str, config: stt_pb2.RecognitionConfig
 ) -> stt_pb2.SpeechRecognitionResult:
     readings = [Alternative(segment.text, segment.confidence, segment.words)]
@@ -183,79 +181,3 @@ def _word(info: stt_pb2.WordInfo, word: Word, config: stt_pb2.RecognitionConfig)
         info.end_offset.CopyFrom(duration(word.end))
     if config.enable_word_confidence:
         info.confidence = word.confidence
-
-
-def to_stream_setup(
-    first: stt_pb2.StreamingRecognizeRequest, served: tuple[str, ...], service: str
-) -> tuple[stt_pb2.StreamingRecognitionConfig, AudioSpec, DecodeOptions]:
-    """Reads the stream's first message, which must carry its configuration."""
-    if first is None or first.WhichOneof("streaming_request") != "streaming_config":
-        raise InvalidConfig(
-            "the first message of a stream must carry streaming_config; audio_content follows"
-        )
-    streaming = first.streaming_config
-    config = streaming.config
-    if streaming.HasField("speech_end_timeout"):
-        pause_ms = streaming.speech_end_timeout.ToMilliseconds()
-        if not MIN_SPEECH_END_MS <= pause_ms <= MAX_SPEECH_END_MS:
-            raise InvalidConfig(
-                f"streaming_config.speech_end_timeout must be {MIN_SPEECH_END_MS} ms to "
-                f"{MAX_SPEECH_END_MS} ms, got {pause_ms} ms"
-            )
-    return streaming, _audio_spec(config), _decode_options(config, served, service)
-
-
-Response = stt_pb2.StreamingRecognizeResponse
-
-
-def event_response(event, streaming: stt_pb2.StreamingRecognitionConfig) -> Response | None:
-    """The response for a stream event, or None when the client did not ask for it."""
-    if isinstance(event, streaming_events.Final):
-        return _final_response(event, streaming.config)
-    if isinstance(event, streaming_events.Interim):
-        result = stt_pb2.StreamingRecognitionResult(
-            alternatives=[stt_pb2.SpeechRecognitionAlternative(transcript=event.text)],
-            is_final=False,
-            stability=event.stability,
-            result_start_offset=duration(event.start_s),
-            result_end_offset=duration(event.end_s),
-            language_code=event.language,
-        )
-        return Response(results=[result])
-    if isinstance(event, streaming_events.EndOfSingleUtterance):
-        return Response(speech_event_type=Response.END_OF_SINGLE_UTTERANCE)
-    if not streaming.enable_voice_activity_events:
-        return None
-    if isinstance(event, streaming_events.SpeechBegan):
-        kind = Response.SPEECH_ACTIVITY_BEGIN
-    else:
-        kind = Response.SPEECH_ACTIVITY_END
-    return Response(speech_event_type=kind, speech_event_offset=duration(event.offset_s))
-
-
-def _final_response(event, config: stt_pb2.RecognitionConfig) -> Response | None:
-    segments = event.segments
-    text = " ".join(s.text.strip() for s in segments).strip()
-    if not text:
-        return None  # the VAD heard something the model did not take for speech
-    merged = Segment(
-        text,
-        segments[0].start,
-        segments[-1].end,
-        _mean_confidence(segments),
-        tuple(w for s in segments for w in s.words),
-    )
-    best = _result(merged, event.language, config).alternatives[0]
-    result = stt_pb2.StreamingRecognitionResult(
-        alternatives=[best],
-        is_final=True,
-        result_start_offset=duration(event.start_s),
-        result_end_offset=duration(event.end_s),
-        language_code=event.language,
-    )
-    return Response(results=[result])
-
-
-def _mean_confidence(segments) -> float:
-    weights = [max(s.end - s.start, 1e-3) for s in segments]
-    return sum(s.confidence * w for s, w in zip(segments, weights, strict=True)) / sum(weights)

@@ -7,7 +7,7 @@ import asyncio
 import time
 from dataclasses import replace
 
-from services.core import convert
+from services.core import stream_convert
 from services.core.backend import Backend
 from services.core.endpointer import EndpointSettings
 from services.core.errors import InvalidConfig
@@ -47,7 +47,7 @@ class StreamServicer:
     async def serve(self, requests, context, scope: RequestScope, started: float):
         """One StreamingRecognize call; returns no response (they are written as they come)
         and the language to count the call under."""
-        streaming, spec, options = convert.to_stream_setup(
+        streaming, spec, options = stream_convert.to_stream_setup(
             await anext(requests, None), self._backend.info.languages, self._service
         )
         self._backend.check(options)
@@ -103,7 +103,7 @@ class StreamServicer:
 
     async def _send_events(self, events: asyncio.Queue, streaming, context, scope) -> None:
         while (event := await events.get()) is not None:
-            response = convert.event_response(event, streaming)
+            response = stream_convert.event_response(event, streaming)
             if isinstance(event, Final) and event.latency_s is not None:
                 self._metrics.final_latency.labels(self._service).observe(event.latency_s)
             if response is None:
