@@ -54,6 +54,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         self._lifecycle = lifecycle
         self._metrics = metrics
         self._slots = InferenceSlots(gate, metrics, service)
+        self._caching = settings.cache_size > 0
         self._streams = StreamServicer(service, settings, backend, self._slots, metrics)
 
     async def Recognize(self, request, context):
@@ -68,8 +69,9 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
             request, self._backend.info.languages, self._service, self._settings.vad_enabled
         )
         self._backend.check(job.options)
-        # Hashing megabytes of audio would stall the event loop: do it on a thread.
-        cached = await asyncio.to_thread(self._recognizer.cached, job)
+        # Hashing megabytes of audio would stall the event loop: do it on a thread, and only
+        # when there is a cache to look in.
+        cached = await asyncio.to_thread(self._recognizer.cached, job) if self._caching else None
         recognition = cached or await self._slots.run(context, self._recognizer.run, job)
         response = convert.to_response(
             recognition,

@@ -177,9 +177,6 @@ class StreamSession:
         # The words of earlier utterances give the model context a short one lacks.
         prompt = self._options.initial_prompt or " ".join(self._history[-CONTEXT_WORDS:])
         options = replace(self._options, prefix=self._agreement.prefix, initial_prompt=prompt)
-        if not final:
-            # Interims are drafts that the next decode replaces: the cheapest decode will do.
-            options = replace(options, beam_size=1, temperature=0.0, word_timestamps=False)
         task = asyncio.ensure_future(self._decode(audio, options))
         self._job = _Job(task, start, end, final)
 
@@ -192,9 +189,10 @@ class StreamSession:
         self._decode_s = time.monotonic() - self._started_at
         if job.start != self._utterance:
             return  # an utterance that has ended since
-        if job.final:
-            self._candidate = (job.end, transcript)
-        elif send_interim:
+        # Interims decode exactly as finals do, so one that heard all the speech of the
+        # utterance is its final too: a pause that starts during an interim costs no decode.
+        self._candidate = (job.end, transcript)
+        if not job.final and send_interim:
             self._send_interim(job, transcript)
 
     def _send_interim(self, job: _Job, transcript: Transcript) -> None:
