@@ -22,58 +22,78 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10stt/v1/stt.proto\x12\x06stt.v1\x1a\x1egoogle/protobuf/duration.proto\"f\n\x10RecognizeRequest\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.stt.v1.RecognitionConfig\x12\'\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x18.stt.v1.RecognitionAudio\"5\n\x10RecognitionAudio\x12\x11\n\x07\x63ontent\x18\x01 \x01(\x0cH\x00\x42\x0e\n\x0c\x61udio_source\"\x99\x04\n\x11RecognitionConfig\x12\x39\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\'.stt.v1.RecognitionConfig.AudioEncoding\x12\x19\n\x11sample_rate_hertz\x18\x02 \x01(\x05\x12\x15\n\rlanguage_code\x18\x03 \x01(\t\x12\x18\n\x10max_alternatives\x18\x04 \x01(\x05\x12.\n\x0fspeech_contexts\x18\x06 \x03(\x0b\x32\x15.stt.v1.SpeechContext\x12\x1b\n\x13\x61udio_channel_count\x18\x07 \x01(\x05\x12 \n\x18\x65nable_word_time_offsets\x18\x08 \x01(\x08\x12\x1e\n\x16\x65nable_word_confidence\x18\x0f \x01(\x08\x12,\n\x1f\x65nable_voice_activity_detection\x18\x14 \x01(\x08H\x00\x88\x01\x01\x12(\n\x08\x64\x65\x63oding\x18\x15 \x01(\x0b\x32\x16.stt.v1.DecodingConfig\"r\n\rAudioEncoding\x12\x18\n\x14\x45NCODING_UNSPECIFIED\x10\x00\x12\x0c\n\x08LINEAR16\x10\x01\x12\x08\n\x04\x46LAC\x10\x02\x12\t\n\x05MULAW\x10\x03\x12\x0c\n\x08OGG_OPUS\x10\x06\x12\x07\n\x03MP3\x10\x08\x12\r\n\tWEBM_OPUS\x10\tB\"\n _enable_voice_activity_detection\" \n\rSpeechContext\x12\x0f\n\x07phrases\x18\x01 \x03(\t\"e\n\x0e\x44\x65\x63odingConfig\x12\x11\n\tbeam_size\x18\x01 \x01(\x05\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x16\n\x0einitial_prompt\x18\x03 \x01(\tB\x0e\n\x0c_temperature\"\xcb\x02\n\x11RecognizeResponse\x12\x30\n\x07results\x18\x02 \x03(\x0b\x32\x1f.stt.v1.SpeechRecognitionResult\x12\x34\n\x11total_billed_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\x12\x1c\n\x14language_probability\x18\x06 \x01(\x02\x12\x31\n\x0e\x61udio_duration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05model\x18\x08 \x01(\t\x12\x0f\n\x07service\x18\t \x01(\t\x12\x32\n\x0fprocessing_time\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\"\xef\x01\n\x17SpeechRecognitionResult\x12:\n\x0c\x61lternatives\x18\x01 \x03(\x0b\x32$.stt.v1.SpeechRecognitionAlternative\x12\x13\n\x0b\x63hannel_tag\x18\x02 \x01(\x05\x12\x34\n\x11result_end_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\x12\x36\n\x13result_start_offset\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"g\n\x1cSpeechRecognitionAlternative\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x1f\n\x05words\x18\x03 \x03(\x0b\x32\x10.stt.v1.WordInfo\"\x8c\x01\n\x08WordInfo\x12/\n\x0cstart_offset\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\nend_offset\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04word\x18\x03 \x01(\t\x12\x12\n\nconfidence\x18\x04 \x01(\x02\"\x89\x01\n\x19StreamingRecognizeRequest\x12>\n\x10streaming_config\x18\x01 \x01(\x0b\x32\".stt.v1.StreamingRecognitionConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\x13\n\x11streaming_request\"\xd7\x01\n\x1aStreamingRecognitionConfig\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.stt.v1.RecognitionConfig\x12\x18\n\x10single_utterance\x18\x02 \x01(\x08\x12\x17\n\x0finterim_results\x18\x03 \x01(\x08\x12$\n\x1c\x65nable_voice_activity_events\x18\x05 \x01(\x08\x12\x35\n\x12speech_end_timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xef\x02\n\x1aStreamingRecognizeResponse\x12\x33\n\x07results\x18\x02 \x03(\x0b\x32\".stt.v1.StreamingRecognitionResult\x12M\n\x11speech_event_type\x18\x04 \x01(\x0e\x32\x32.stt.v1.StreamingRecognizeResponse.SpeechEventType\x12\x36\n\x13speech_event_offset\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"\x80\x01\n\x0fSpeechEventType\x12\x1c\n\x18SPEECH_EVENT_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45ND_OF_SINGLE_UTTERANCE\x10\x01\x12\x19\n\x15SPEECH_ACTIVITY_BEGIN\x10\x02\x12\x17\n\x13SPEECH_ACTIVITY_END\x10\x03\"\x97\x02\n\x1aStreamingRecognitionResult\x12:\n\x0c\x61lternatives\x18\x01 \x03(\x0b\x32$.stt.v1.SpeechRecognitionAlternative\x12\x10\n\x08is_final\x18\x02 \x01(\x08\x12\x11\n\tstability\x18\x03 \x01(\x02\x12\x34\n\x11result_end_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x63hannel_tag\x18\x05 \x01(\x05\x12\x15\n\rlanguage_code\x18\x06 \x01(\t\x12\x36\n\x13result_start_offset\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"k\n\x15\x44\x65tectLanguageRequest\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.stt.v1.RecognitionConfig\x12\'\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x18.stt.v1.RecognitionAudio\"\xb5\x01\n\x16\x44\x65tectLanguageResponse\x12\x15\n\rlanguage_code\x18\x01 \x01(\t\x12\x1c\n\x14language_probability\x18\x02 \x01(\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0f\n\x07service\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x32\n\x0fprocessing_time\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x17\n\x15GetServiceInfoRequest\"\x80\x04\n\x0bServiceInfo\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x16\n\x0elanguage_codes\x18\x03 \x03(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12\x11\n\tprecision\x18\x06 \x01(\t\x12\x17\n\x0fmax_concurrency\x18\x07 \x01(\x05\x12\x11\n\tmax_queue\x18\x08 \x01(\x05\x12\r\n\x05ready\x18\t \x01(\x08\x12(\n\x05state\x18\n \x01(\x0e\x32\x19.stt.v1.ServiceInfo.State\x12\x19\n\x11max_audio_seconds\x18\x0b \x01(\x01\x12\x17\n\x0fmax_audio_bytes\x18\x0c \x01(\x03\x12\x1b\n\x13streaming_supported\x18\r \x01(\x08\x12\x14\n\x0c\x62\x61\x63kend_name\x18\x0e \x01(\t\x12\x0e\n\x06target\x18\x0f \x01(\t\x12%\n\x08\x62\x61\x63kends\x18\x10 \x03(\x0b\x32\x13.stt.v1.ServiceInfo\x12\x1d\n\x06routes\x18\x11 \x03(\x0b\x32\r.stt.v1.Route\x12\x1a\n\x12max_stream_seconds\x18\x12 \x01(\x01\"G\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0c\n\x08STARTING\x10\x01\x12\x0b\n\x07SERVING\x10\x02\x12\x0c\n\x08\x44RAINING\x10\x03\"*\n\x05Route\x12\x0f\n\x07pattern\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61\x63kends\x18\x02 \x03(\t2\xc2\x02\n\x06Speech\x12@\n\tRecognize\x12\x18.stt.v1.RecognizeRequest\x1a\x19.stt.v1.RecognizeResponse\x12_\n\x12StreamingRecognize\x12!.stt.v1.StreamingRecognizeRequest\x1a\".stt.v1.StreamingRecognizeResponse(\x01\x30\x01\x12\x44\n\x0eGetServiceInfo\x12\x1d.stt.v1.GetServiceInfoRequest\x1a\x13.stt.v1.ServiceInfo\x12O\n\x0e\x44\x65tectLanguage\x12\x1d.stt.v1.DetectLanguageRequest\x1a\x1e.stt.v1.DetectLanguageResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10stt/v1/stt.proto\x12\x06stt.v1\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"f\n\x10RecognizeRequest\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.stt.v1.RecognitionConfig\x12\'\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x18.stt.v1.RecognitionAudio\"D\n\x10RecognitionAudio\x12\x11\n\x07\x63ontent\x18\x01 \x01(\x0cH\x00\x12\r\n\x03uri\x18\x02 \x01(\tH\x00\x42\x0e\n\x0c\x61udio_source\"\xd7\x04\n\x11RecognitionConfig\x12\x39\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\'.stt.v1.RecognitionConfig.AudioEncoding\x12\x19\n\x11sample_rate_hertz\x18\x02 \x01(\x05\x12\x15\n\rlanguage_code\x18\x03 \x01(\t\x12\x18\n\x10max_alternatives\x18\x04 \x01(\x05\x12.\n\x0fspeech_contexts\x18\x06 \x03(\x0b\x32\x15.stt.v1.SpeechContext\x12\x1b\n\x13\x61udio_channel_count\x18\x07 \x01(\x05\x12 \n\x18\x65nable_word_time_offsets\x18\x08 \x01(\x08\x12\x1e\n\x16\x65nable_word_confidence\x18\x0f \x01(\x08\x12<\n\x12\x64iarization_config\x18\x13 \x01(\x0b\x32 .stt.v1.SpeakerDiarizationConfig\x12,\n\x1f\x65nable_voice_activity_detection\x18\x14 \x01(\x08H\x00\x88\x01\x01\x12(\n\x08\x64\x65\x63oding\x18\x15 \x01(\x0b\x32\x16.stt.v1.DecodingConfig\"r\n\rAudioEncoding\x12\x18\n\x14\x45NCODING_UNSPECIFIED\x10\x00\x12\x0c\n\x08LINEAR16\x10\x01\x12\x08\n\x04\x46LAC\x10\x02\x12\t\n\x05MULAW\x10\x03\x12\x0c\n\x08OGG_OPUS\x10\x06\x12\x07\n\x03MP3\x10\x08\x12\r\n\tWEBM_OPUS\x10\tB\"\n _enable_voice_activity_detection\"t\n\x18SpeakerDiarizationConfig\x12\"\n\x1a\x65nable_speaker_diarization\x18\x01 \x01(\x08\x12\x19\n\x11min_speaker_count\x18\x02 \x01(\x05\x12\x19\n\x11max_speaker_count\x18\x03 \x01(\x05\" \n\rSpeechContext\x12\x0f\n\x07phrases\x18\x01 \x03(\t\"e\n\x0e\x44\x65\x63odingConfig\x12\x11\n\tbeam_size\x18\x01 \x01(\x05\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x16\n\x0einitial_prompt\x18\x03 \x01(\tB\x0e\n\x0c_temperature\"\xcb\x02\n\x11RecognizeResponse\x12\x30\n\x07results\x18\x02 \x03(\x0b\x32\x1f.stt.v1.SpeechRecognitionResult\x12\x34\n\x11total_billed_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\x12\x1c\n\x14language_probability\x18\x06 \x01(\x02\x12\x31\n\x0e\x61udio_duration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05model\x18\x08 \x01(\t\x12\x0f\n\x07service\x18\t \x01(\t\x12\x32\n\x0fprocessing_time\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\"\xef\x01\n\x17SpeechRecognitionResult\x12:\n\x0c\x61lternatives\x18\x01 \x03(\x0b\x32$.stt.v1.SpeechRecognitionAlternative\x12\x13\n\x0b\x63hannel_tag\x18\x02 \x01(\x05\x12\x34\n\x11result_end_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\x12\x36\n\x13result_start_offset\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"g\n\x1cSpeechRecognitionAlternative\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x1f\n\x05words\x18\x03 \x03(\x0b\x32\x10.stt.v1.WordInfo\"\xa3\x01\n\x08WordInfo\x12/\n\x0cstart_offset\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\nend_offset\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04word\x18\x03 \x01(\t\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12\x15\n\rspeaker_label\x18\x06 \x01(\t\"q\n\x1bLongRunningRecognizeRequest\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.stt.v1.RecognitionConfig\x12\'\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x18.stt.v1.RecognitionAudio\"\xf5\x01\n\x1cLongRunningRecognizeMetadata\x12\x18\n\x10progress_percent\x18\x01 \x01(\x05\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10last_update_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x0e\x61udio_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\x12\x0b\n\x03uri\x18\x06 \x01(\t\"\xed\x02\n\x1cLongRunningRecognizeResponse\x12\x30\n\x07results\x18\x02 \x03(\x0b\x32\x1f.stt.v1.SpeechRecognitionResult\x12\x34\n\x11total_billed_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\x12\x1c\n\x14language_probability\x18\x06 \x01(\x02\x12\x31\n\x0e\x61udio_duration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05model\x18\x08 \x01(\t\x12\x0f\n\x07service\x18\t \x01(\t\x12\x32\n\x0fprocessing_time\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rspeaker_count\x18\x0b \x01(\x05\"d\n\x0e\x44iarizeRequest\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.stt.v1.RecognitionConfig\x12\'\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x18.stt.v1.RecognitionAudio\"\x84\x01\n\x0bSpeakerTurn\x12/\n\x0cstart_offset\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\nend_offset\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rspeaker_label\x18\x03 \x01(\t\"\xe7\x01\n\x0f\x44iarizeResponse\x12\"\n\x05turns\x18\x01 \x03(\x0b\x32\x13.stt.v1.SpeakerTurn\x12\x15\n\rspeaker_count\x18\x02 \x01(\x05\x12\x31\n\x0e\x61udio_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x0f\n\x07service\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\x12\x32\n\x0fprocessing_time\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x89\x01\n\x19StreamingRecognizeRequest\x12>\n\x10streaming_config\x18\x01 \x01(\x0b\x32\".stt.v1.StreamingRecognitionConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\x13\n\x11streaming_request\"\xd7\x01\n\x1aStreamingRecognitionConfig\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.stt.v1.RecognitionConfig\x12\x18\n\x10single_utterance\x18\x02 \x01(\x08\x12\x17\n\x0finterim_results\x18\x03 \x01(\x08\x12$\n\x1c\x65nable_voice_activity_events\x18\x05 \x01(\x08\x12\x35\n\x12speech_end_timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xef\x02\n\x1aStreamingRecognizeResponse\x12\x33\n\x07results\x18\x02 \x03(\x0b\x32\".stt.v1.StreamingRecognitionResult\x12M\n\x11speech_event_type\x18\x04 \x01(\x0e\x32\x32.stt.v1.StreamingRecognizeResponse.SpeechEventType\x12\x36\n\x13speech_event_offset\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"\x80\x01\n\x0fSpeechEventType\x12\x1c\n\x18SPEECH_EVENT_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45ND_OF_SINGLE_UTTERANCE\x10\x01\x12\x19\n\x15SPEECH_ACTIVITY_BEGIN\x10\x02\x12\x17\n\x13SPEECH_ACTIVITY_END\x10\x03\"\x97\x02\n\x1aStreamingRecognitionResult\x12:\n\x0c\x61lternatives\x18\x01 \x03(\x0b\x32$.stt.v1.SpeechRecognitionAlternative\x12\x10\n\x08is_final\x18\x02 \x01(\x08\x12\x11\n\tstability\x18\x03 \x01(\x02\x12\x34\n\x11result_end_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x63hannel_tag\x18\x05 \x01(\x05\x12\x15\n\rlanguage_code\x18\x06 \x01(\t\x12\x36\n\x13result_start_offset\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"k\n\x15\x44\x65tectLanguageRequest\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.stt.v1.RecognitionConfig\x12\'\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x18.stt.v1.RecognitionAudio\"\xb5\x01\n\x16\x44\x65tectLanguageResponse\x12\x15\n\rlanguage_code\x18\x01 \x01(\t\x12\x1c\n\x14language_probability\x18\x02 \x01(\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0f\n\x07service\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x32\n\x0fprocessing_time\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x17\n\x15GetServiceInfoRequest\"\x80\x04\n\x0bServiceInfo\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x16\n\x0elanguage_codes\x18\x03 \x03(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12\x11\n\tprecision\x18\x06 \x01(\t\x12\x17\n\x0fmax_concurrency\x18\x07 \x01(\x05\x12\x11\n\tmax_queue\x18\x08 \x01(\x05\x12\r\n\x05ready\x18\t \x01(\x08\x12(\n\x05state\x18\n \x01(\x0e\x32\x19.stt.v1.ServiceInfo.State\x12\x19\n\x11max_audio_seconds\x18\x0b \x01(\x01\x12\x17\n\x0fmax_audio_bytes\x18\x0c \x01(\x03\x12\x1b\n\x13streaming_supported\x18\r \x01(\x08\x12\x14\n\x0c\x62\x61\x63kend_name\x18\x0e \x01(\t\x12\x0e\n\x06target\x18\x0f \x01(\t\x12%\n\x08\x62\x61\x63kends\x18\x10 \x03(\x0b\x32\x13.stt.v1.ServiceInfo\x12\x1d\n\x06routes\x18\x11 \x03(\x0b\x32\r.stt.v1.Route\x12\x1a\n\x12max_stream_seconds\x18\x12 \x01(\x01\"G\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0c\n\x08STARTING\x10\x01\x12\x0b\n\x07SERVING\x10\x02\x12\x0c\n\x08\x44RAINING\x10\x03\"*\n\x05Route\x12\x0f\n\x07pattern\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61\x63kends\x18\x02 \x03(\t2\xee\x03\n\x06Speech\x12@\n\tRecognize\x12\x18.stt.v1.RecognizeRequest\x1a\x19.stt.v1.RecognizeResponse\x12_\n\x12StreamingRecognize\x12!.stt.v1.StreamingRecognizeRequest\x1a\".stt.v1.StreamingRecognizeResponse(\x01\x30\x01\x12\x44\n\x0eGetServiceInfo\x12\x1d.stt.v1.GetServiceInfoRequest\x1a\x13.stt.v1.ServiceInfo\x12O\n\x0e\x44\x65tectLanguage\x12\x1d.stt.v1.DetectLanguageRequest\x1a\x1e.stt.v1.DetectLanguageResponse\x12\xa9\x01\n\x14LongRunningRecognize\x12#.stt.v1.LongRunningRecognizeRequest\x1a\x1d.google.longrunning.Operation\"M\xca\x41J\n#stt.v1.LongRunningRecognizeResponse\x12#stt.v1.LongRunningRecognizeMetadata2I\n\x0b\x44iarization\x12:\n\x07\x44iarize\x12\x16.stt.v1.DiarizeRequest\x1a\x17.stt.v1.DiarizeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stt.v1.stt_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECOGNIZEREQUEST']._serialized_start=60
-  _globals['_RECOGNIZEREQUEST']._serialized_end=162
-  _globals['_RECOGNITIONAUDIO']._serialized_start=164
-  _globals['_RECOGNITIONAUDIO']._serialized_end=217
-  _globals['_RECOGNITIONCONFIG']._serialized_start=220
-  _globals['_RECOGNITIONCONFIG']._serialized_end=757
-  _globals['_RECOGNITIONCONFIG_AUDIOENCODING']._serialized_start=607
-  _globals['_RECOGNITIONCONFIG_AUDIOENCODING']._serialized_end=721
-  _globals['_SPEECHCONTEXT']._serialized_start=759
-  _globals['_SPEECHCONTEXT']._serialized_end=791
-  _globals['_DECODINGCONFIG']._serialized_start=793
-  _globals['_DECODINGCONFIG']._serialized_end=894
-  _globals['_RECOGNIZERESPONSE']._serialized_start=897
-  _globals['_RECOGNIZERESPONSE']._serialized_end=1228
-  _globals['_SPEECHRECOGNITIONRESULT']._serialized_start=1231
-  _globals['_SPEECHRECOGNITIONRESULT']._serialized_end=1470
-  _globals['_SPEECHRECOGNITIONALTERNATIVE']._serialized_start=1472
-  _globals['_SPEECHRECOGNITIONALTERNATIVE']._serialized_end=1575
-  _globals['_WORDINFO']._serialized_start=1578
-  _globals['_WORDINFO']._serialized_end=1718
-  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_start=1721
-  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_end=1858
-  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_start=1861
-  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_end=2076
-  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_start=2079
-  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_end=2446
-  _globals['_STREAMINGRECOGNIZERESPONSE_SPEECHEVENTTYPE']._serialized_start=2318
-  _globals['_STREAMINGRECOGNIZERESPONSE_SPEECHEVENTTYPE']._serialized_end=2446
-  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_start=2449
-  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_end=2728
-  _globals['_DETECTLANGUAGEREQUEST']._serialized_start=2730
-  _globals['_DETECTLANGUAGEREQUEST']._serialized_end=2837
-  _globals['_DETECTLANGUAGERESPONSE']._serialized_start=2840
-  _globals['_DETECTLANGUAGERESPONSE']._serialized_end=3021
-  _globals['_GETSERVICEINFOREQUEST']._serialized_start=3023
-  _globals['_GETSERVICEINFOREQUEST']._serialized_end=3046
-  _globals['_SERVICEINFO']._serialized_start=3049
-  _globals['_SERVICEINFO']._serialized_end=3561
-  _globals['_SERVICEINFO_STATE']._serialized_start=3490
-  _globals['_SERVICEINFO_STATE']._serialized_end=3561
-  _globals['_ROUTE']._serialized_start=3563
-  _globals['_ROUTE']._serialized_end=3605
-  _globals['_SPEECH']._serialized_start=3608
-  _globals['_SPEECH']._serialized_end=3930
+  _globals['_SPEECH'].methods_by_name['LongRunningRecognize']._loaded_options = None
+  _globals['_SPEECH'].methods_by_name['LongRunningRecognize']._serialized_options = b'\312AJ\n#stt.v1.LongRunningRecognizeResponse\022#stt.v1.LongRunningRecognizeMetadata'
+  _globals['_RECOGNIZEREQUEST']._serialized_start=130
+  _globals['_RECOGNIZEREQUEST']._serialized_end=232
+  _globals['_RECOGNITIONAUDIO']._serialized_start=234
+  _globals['_RECOGNITIONAUDIO']._serialized_end=302
+  _globals['_RECOGNITIONCONFIG']._serialized_start=305
+  _globals['_RECOGNITIONCONFIG']._serialized_end=904
+  _globals['_RECOGNITIONCONFIG_AUDIOENCODING']._serialized_start=754
+  _globals['_RECOGNITIONCONFIG_AUDIOENCODING']._serialized_end=868
+  _globals['_SPEAKERDIARIZATIONCONFIG']._serialized_start=906
+  _globals['_SPEAKERDIARIZATIONCONFIG']._serialized_end=1022
+  _globals['_SPEECHCONTEXT']._serialized_start=1024
+  _globals['_SPEECHCONTEXT']._serialized_end=1056
+  _globals['_DECODINGCONFIG']._serialized_start=1058
+  _globals['_DECODINGCONFIG']._serialized_end=1159
+  _globals['_RECOGNIZERESPONSE']._serialized_start=1162
+  _globals['_RECOGNIZERESPONSE']._serialized_end=1493
+  _globals['_SPEECHRECOGNITIONRESULT']._serialized_start=1496
+  _globals['_SPEECHRECOGNITIONRESULT']._serialized_end=1735
+  _globals['_SPEECHRECOGNITIONALTERNATIVE']._serialized_start=1737
+  _globals['_SPEECHRECOGNITIONALTERNATIVE']._serialized_end=1840
+  _globals['_WORDINFO']._serialized_start=1843
+  _globals['_WORDINFO']._serialized_end=2006
+  _globals['_LONGRUNNINGRECOGNIZEREQUEST']._serialized_start=2008
+  _globals['_LONGRUNNINGRECOGNIZEREQUEST']._serialized_end=2121
+  _globals['_LONGRUNNINGRECOGNIZEMETADATA']._serialized_start=2124
+  _globals['_LONGRUNNINGRECOGNIZEMETADATA']._serialized_end=2369
+  _globals['_LONGRUNNINGRECOGNIZERESPONSE']._serialized_start=2372
+  _globals['_LONGRUNNINGRECOGNIZERESPONSE']._serialized_end=2737
+  _globals['_DIARIZEREQUEST']._serialized_start=2739
+  _globals['_DIARIZEREQUEST']._serialized_end=2839
+  _globals['_SPEAKERTURN']._serialized_start=2842
+  _globals['_SPEAKERTURN']._serialized_end=2974
+  _globals['_DIARIZERESPONSE']._serialized_start=2977
+  _globals['_DIARIZERESPONSE']._serialized_end=3208
+  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_start=3211
+  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_end=3348
+  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_start=3351
+  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_end=3566
+  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_start=3569
+  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_end=3936
+  _globals['_STREAMINGRECOGNIZERESPONSE_SPEECHEVENTTYPE']._serialized_start=3808
+  _globals['_STREAMINGRECOGNIZERESPONSE_SPEECHEVENTTYPE']._serialized_end=3936
+  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_start=3939
+  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_end=4218
+  _globals['_DETECTLANGUAGEREQUEST']._serialized_start=4220
+  _globals['_DETECTLANGUAGEREQUEST']._serialized_end=4327
+  _globals['_DETECTLANGUAGERESPONSE']._serialized_start=4330
+  _globals['_DETECTLANGUAGERESPONSE']._serialized_end=4511
+  _globals['_GETSERVICEINFOREQUEST']._serialized_start=4513
+  _globals['_GETSERVICEINFOREQUEST']._serialized_end=4536
+  _globals['_SERVICEINFO']._serialized_start=4539
+  _globals['_SERVICEINFO']._serialized_end=5051
+  _globals['_SERVICEINFO_STATE']._serialized_start=4980
+  _globals['_SERVICEINFO_STATE']._serialized_end=5051
+  _globals['_ROUTE']._serialized_start=5053
+  _globals['_ROUTE']._serialized_end=5095
+  _globals['_SPEECH']._serialized_start=5098
+  _globals['_SPEECH']._serialized_end=5592
+  _globals['_DIARIZATION']._serialized_start=5594
+  _globals['_DIARIZATION']._serialized_end=5667
 # @@protoc_insertion_point(module_scope)

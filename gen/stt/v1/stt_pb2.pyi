@@ -1,6 +1,8 @@
 import datetime
 
+from google.longrunning import operations_pb2 as _operations_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -19,13 +21,15 @@ class RecognizeRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., audio: _Optional[_Union[RecognitionAudio, _Mapping]] = ...) -> None: ...
 
 class RecognitionAudio(_message.Message):
-    __slots__ = ("content",)
+    __slots__ = ("content", "uri")
     CONTENT_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
     content: bytes
-    def __init__(self, content: _Optional[bytes] = ...) -> None: ...
+    uri: str
+    def __init__(self, content: _Optional[bytes] = ..., uri: _Optional[str] = ...) -> None: ...
 
 class RecognitionConfig(_message.Message):
-    __slots__ = ("encoding", "sample_rate_hertz", "language_code", "max_alternatives", "speech_contexts", "audio_channel_count", "enable_word_time_offsets", "enable_word_confidence", "enable_voice_activity_detection", "decoding")
+    __slots__ = ("encoding", "sample_rate_hertz", "language_code", "max_alternatives", "speech_contexts", "audio_channel_count", "enable_word_time_offsets", "enable_word_confidence", "diarization_config", "enable_voice_activity_detection", "decoding")
     class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ENCODING_UNSPECIFIED: _ClassVar[RecognitionConfig.AudioEncoding]
@@ -50,6 +54,7 @@ class RecognitionConfig(_message.Message):
     AUDIO_CHANNEL_COUNT_FIELD_NUMBER: _ClassVar[int]
     ENABLE_WORD_TIME_OFFSETS_FIELD_NUMBER: _ClassVar[int]
     ENABLE_WORD_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    DIARIZATION_CONFIG_FIELD_NUMBER: _ClassVar[int]
     ENABLE_VOICE_ACTIVITY_DETECTION_FIELD_NUMBER: _ClassVar[int]
     DECODING_FIELD_NUMBER: _ClassVar[int]
     encoding: RecognitionConfig.AudioEncoding
@@ -60,9 +65,20 @@ class RecognitionConfig(_message.Message):
     audio_channel_count: int
     enable_word_time_offsets: bool
     enable_word_confidence: bool
+    diarization_config: SpeakerDiarizationConfig
     enable_voice_activity_detection: bool
     decoding: DecodingConfig
-    def __init__(self, encoding: _Optional[_Union[RecognitionConfig.AudioEncoding, str]] = ..., sample_rate_hertz: _Optional[int] = ..., language_code: _Optional[str] = ..., max_alternatives: _Optional[int] = ..., speech_contexts: _Optional[_Iterable[_Union[SpeechContext, _Mapping]]] = ..., audio_channel_count: _Optional[int] = ..., enable_word_time_offsets: _Optional[bool] = ..., enable_word_confidence: _Optional[bool] = ..., enable_voice_activity_detection: _Optional[bool] = ..., decoding: _Optional[_Union[DecodingConfig, _Mapping]] = ...) -> None: ...
+    def __init__(self, encoding: _Optional[_Union[RecognitionConfig.AudioEncoding, str]] = ..., sample_rate_hertz: _Optional[int] = ..., language_code: _Optional[str] = ..., max_alternatives: _Optional[int] = ..., speech_contexts: _Optional[_Iterable[_Union[SpeechContext, _Mapping]]] = ..., audio_channel_count: _Optional[int] = ..., enable_word_time_offsets: _Optional[bool] = ..., enable_word_confidence: _Optional[bool] = ..., diarization_config: _Optional[_Union[SpeakerDiarizationConfig, _Mapping]] = ..., enable_voice_activity_detection: _Optional[bool] = ..., decoding: _Optional[_Union[DecodingConfig, _Mapping]] = ...) -> None: ...
+
+class SpeakerDiarizationConfig(_message.Message):
+    __slots__ = ("enable_speaker_diarization", "min_speaker_count", "max_speaker_count")
+    ENABLE_SPEAKER_DIARIZATION_FIELD_NUMBER: _ClassVar[int]
+    MIN_SPEAKER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_SPEAKER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    enable_speaker_diarization: bool
+    min_speaker_count: int
+    max_speaker_count: int
+    def __init__(self, enable_speaker_diarization: _Optional[bool] = ..., min_speaker_count: _Optional[int] = ..., max_speaker_count: _Optional[int] = ...) -> None: ...
 
 class SpeechContext(_message.Message):
     __slots__ = ("phrases",)
@@ -127,16 +143,102 @@ class SpeechRecognitionAlternative(_message.Message):
     def __init__(self, transcript: _Optional[str] = ..., confidence: _Optional[float] = ..., words: _Optional[_Iterable[_Union[WordInfo, _Mapping]]] = ...) -> None: ...
 
 class WordInfo(_message.Message):
-    __slots__ = ("start_offset", "end_offset", "word", "confidence")
+    __slots__ = ("start_offset", "end_offset", "word", "confidence", "speaker_label")
     START_OFFSET_FIELD_NUMBER: _ClassVar[int]
     END_OFFSET_FIELD_NUMBER: _ClassVar[int]
     WORD_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_LABEL_FIELD_NUMBER: _ClassVar[int]
     start_offset: _duration_pb2.Duration
     end_offset: _duration_pb2.Duration
     word: str
     confidence: float
-    def __init__(self, start_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., word: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
+    speaker_label: str
+    def __init__(self, start_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., word: _Optional[str] = ..., confidence: _Optional[float] = ..., speaker_label: _Optional[str] = ...) -> None: ...
+
+class LongRunningRecognizeRequest(_message.Message):
+    __slots__ = ("config", "audio")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    config: RecognitionConfig
+    audio: RecognitionAudio
+    def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., audio: _Optional[_Union[RecognitionAudio, _Mapping]] = ...) -> None: ...
+
+class LongRunningRecognizeMetadata(_message.Message):
+    __slots__ = ("progress_percent", "start_time", "last_update_time", "audio_duration", "language_code", "uri")
+    PROGRESS_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_DURATION_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
+    progress_percent: int
+    start_time: _timestamp_pb2.Timestamp
+    last_update_time: _timestamp_pb2.Timestamp
+    audio_duration: _duration_pb2.Duration
+    language_code: str
+    uri: str
+    def __init__(self, progress_percent: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., language_code: _Optional[str] = ..., uri: _Optional[str] = ...) -> None: ...
+
+class LongRunningRecognizeResponse(_message.Message):
+    __slots__ = ("results", "total_billed_time", "request_id", "language_code", "language_probability", "audio_duration", "model", "service", "processing_time", "speaker_count")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BILLED_TIME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_DURATION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    PROCESSING_TIME_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SpeechRecognitionResult]
+    total_billed_time: _duration_pb2.Duration
+    request_id: str
+    language_code: str
+    language_probability: float
+    audio_duration: _duration_pb2.Duration
+    model: str
+    service: str
+    processing_time: _duration_pb2.Duration
+    speaker_count: int
+    def __init__(self, results: _Optional[_Iterable[_Union[SpeechRecognitionResult, _Mapping]]] = ..., total_billed_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., language_code: _Optional[str] = ..., language_probability: _Optional[float] = ..., audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., model: _Optional[str] = ..., service: _Optional[str] = ..., processing_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., speaker_count: _Optional[int] = ...) -> None: ...
+
+class DiarizeRequest(_message.Message):
+    __slots__ = ("config", "audio")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    config: RecognitionConfig
+    audio: RecognitionAudio
+    def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., audio: _Optional[_Union[RecognitionAudio, _Mapping]] = ...) -> None: ...
+
+class SpeakerTurn(_message.Message):
+    __slots__ = ("start_offset", "end_offset", "speaker_label")
+    START_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    END_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_LABEL_FIELD_NUMBER: _ClassVar[int]
+    start_offset: _duration_pb2.Duration
+    end_offset: _duration_pb2.Duration
+    speaker_label: str
+    def __init__(self, start_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., speaker_label: _Optional[str] = ...) -> None: ...
+
+class DiarizeResponse(_message.Message):
+    __slots__ = ("turns", "speaker_count", "audio_duration", "request_id", "service", "model", "processing_time")
+    TURNS_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_DURATION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROCESSING_TIME_FIELD_NUMBER: _ClassVar[int]
+    turns: _containers.RepeatedCompositeFieldContainer[SpeakerTurn]
+    speaker_count: int
+    audio_duration: _duration_pb2.Duration
+    request_id: str
+    service: str
+    model: str
+    processing_time: _duration_pb2.Duration
+    def __init__(self, turns: _Optional[_Iterable[_Union[SpeakerTurn, _Mapping]]] = ..., speaker_count: _Optional[int] = ..., audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., service: _Optional[str] = ..., model: _Optional[str] = ..., processing_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class StreamingRecognizeRequest(_message.Message):
     __slots__ = ("streaming_config", "audio_content")

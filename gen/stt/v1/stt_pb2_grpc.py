@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
 from stt.v1 import stt_pb2 as stt_dot_v1_dot_stt__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -54,6 +55,11 @@ class SpeechStub:
                 request_serializer=stt_dot_v1_dot_stt__pb2.DetectLanguageRequest.SerializeToString,
                 response_deserializer=stt_dot_v1_dot_stt__pb2.DetectLanguageResponse.FromString,
                 _registered_method=True)
+        self.LongRunningRecognize = channel.unary_unary(
+                '/stt.v1.Speech/LongRunningRecognize',
+                request_serializer=stt_dot_v1_dot_stt__pb2.LongRunningRecognizeRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
 
 
 class SpeechServicer:
@@ -90,6 +96,16 @@ class SpeechServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LongRunningRecognize(self, request, context):
+        """Recognizes long audio (an hour or more) as a durable job. The returned operation is
+        followed with the google.longrunning.Operations service on the same port; when done, its
+        `response` is a LongRunningRecognizeResponse, or its `error` the status Recognize would
+        have given.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SpeechServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +128,11 @@ def add_SpeechServicer_to_server(servicer, server):
                     servicer.DetectLanguage,
                     request_deserializer=stt_dot_v1_dot_stt__pb2.DetectLanguageRequest.FromString,
                     response_serializer=stt_dot_v1_dot_stt__pb2.DetectLanguageResponse.SerializeToString,
+            ),
+            'LongRunningRecognize': grpc.unary_unary_rpc_method_handler(
+                    servicer.LongRunningRecognize,
+                    request_deserializer=stt_dot_v1_dot_stt__pb2.LongRunningRecognizeRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +243,111 @@ class Speech:
             '/stt.v1.Speech/DetectLanguage',
             stt_dot_v1_dot_stt__pb2.DetectLanguageRequest.SerializeToString,
             stt_dot_v1_dot_stt__pb2.DetectLanguageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LongRunningRecognize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stt.v1.Speech/LongRunningRecognize',
+            stt_dot_v1_dot_stt__pb2.LongRunningRecognizeRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class DiarizationStub:
+    """Tells who spoke when. Served by the diarization service; the router and the job workers
+    call it to label words with speakers.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Diarize = channel.unary_unary(
+                '/stt.v1.Diarization/Diarize',
+                request_serializer=stt_dot_v1_dot_stt__pb2.DiarizeRequest.SerializeToString,
+                response_deserializer=stt_dot_v1_dot_stt__pb2.DiarizeResponse.FromString,
+                _registered_method=True)
+
+
+class DiarizationServicer:
+    """Tells who spoke when. Served by the diarization service; the router and the job workers
+    call it to label words with speakers.
+    """
+
+    def Diarize(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_DiarizationServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Diarize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Diarize,
+                    request_deserializer=stt_dot_v1_dot_stt__pb2.DiarizeRequest.FromString,
+                    response_serializer=stt_dot_v1_dot_stt__pb2.DiarizeResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'stt.v1.Diarization', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('stt.v1.Diarization', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Diarization:
+    """Tells who spoke when. Served by the diarization service; the router and the job workers
+    call it to label words with speakers.
+    """
+
+    @staticmethod
+    def Diarize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stt.v1.Diarization/Diarize',
+            stt_dot_v1_dot_stt__pb2.DiarizeRequest.SerializeToString,
+            stt_dot_v1_dot_stt__pb2.DiarizeResponse.FromString,
             options,
             channel_credentials,
             insecure,
