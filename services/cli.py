@@ -5,10 +5,11 @@ router, `stt up` the router in front of every service that can run here, and
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import services
 from services import registry
@@ -94,7 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
     logs.configure(args.service, settings.log_level)
     tracing.configure(args.service, services.__version__)
     server = SpeechServer(args.service, settings, module.Backend(settings))
-    return asyncio.run(serve(server))
+    return _run_loop(serve(server))
 
 
 def _router(args: argparse.Namespace) -> int:
@@ -114,7 +115,7 @@ def _router(args: argparse.Namespace) -> int:
         print(f"stt router: {error}", file=sys.stderr)
         return 2
     _configure_telemetry("router", settings.log_level)
-    return asyncio.run(serve(router))
+    return _run_loop(serve(router))
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -142,7 +143,15 @@ def _up(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:  # a bad routing table, or a port already taken
         print(f"stt up: {error}", file=sys.stderr)
         return 2
-    return asyncio.run(up.run(router, running, settings.drain_grace_s))
+    return _run_loop(up.run(router, running, settings.drain_grace_s))
+
+
+def _run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Runs a server's main coroutine to its end on uvloop, whose event loop costs a gRPC
+    request about a third less CPU than asyncio's own (the router overhead benchmark)."""
+    import uvloop
+
+    return uvloop.run(main)
 
 
 def _router_settings(values: dict):
