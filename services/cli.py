@@ -1,6 +1,7 @@
 """The `stt` command: `stt serve SERVICE ...` runs a language service, `stt router ...` the
-router, `stt up` the router in front of every service that can run here, and
-`stt transcribe FILE ...` sends a file to one and prints what it heard."""
+router, `stt up` the router in front of every service that can run here,
+`stt transcribe FILE ...` sends a file to one and prints what it heard, `stt fetch SERVICE`
+puts a service's model into its cache and `stt check` asks a server whether it serves."""
 
 from __future__ import annotations
 
@@ -58,6 +59,23 @@ def _parser() -> argparse.ArgumentParser:
         "--port-offset", type=int, default=0, help="add this to every port (default: 0)"
     )
     up.set_defaults(run=_up)
+
+    fetch = commands.add_parser(
+        "fetch", help="put a service's model into the cache `stt serve` reads, then exit"
+    )
+    fetch.add_argument("service", choices=sorted(registry.SERVICES))
+    fetch.add_argument("--model", help="model path or hub id (default: from the environment)")
+    fetch.set_defaults(run=_fetch)
+
+    check = commands.add_parser(
+        "check", help="exit 0 when a server's gRPC health says SERVING; print its info"
+    )
+    check.add_argument("--target", required=True, help="HOST:PORT of a service or router")
+    check.add_argument(
+        "--health-entry", default="", help="gRPC health entry to ask (default: the whole server)"
+    )
+    check.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
+    check.set_defaults(run=_check)
 
     transcribe = commands.add_parser("transcribe", help="recognise an audio file")
     transcribe.add_argument("file", help="audio file (wav, flac, mp3, ogg, webm, m4a)")
@@ -171,6 +189,39 @@ def _configure_telemetry(service: str, log_level: str) -> None:
 
     logs.configure(service, log_level)
     tracing.configure(service, services.__version__)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from services.core import logs
+
+    module = registry.load(args.service)
+    try:
+        settings = module.Settings(**({"model": args.model} if args.model else {}))
+    except ValidationError as error:
+        print(f"stt fetch: invalid settings:\n{error}", file=sys.stderr)
+        return 2
+    logs.configure(args.service, settings.log_level)
+    try:
+        path = module.fetch(settings)
+    except (OSError, ValueError) as error:  # the hub's (offline, not found) and the disk's
+        print(f"stt fetch: cannot fetch {settings.model!r}: {error}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from services import client
+
+    try:
+        info = client.check(args.target, args.health_entry, args.timeout)
+    except client.RecognizeError as error:
+        print(f"stt check: {args.target}: {error.code}: {error.message}", file=sys.stderr)
+        return 1
+    print(client.to_json(info))
+    return 0
 
 
 def _transcribe(args: argparse.Namespace) -> int:
