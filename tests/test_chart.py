@@ -426,3 +426,10 @@ def test_a_route_to_a_disabled_service_is_refused():
     )
     assert done.returncode != 0
     assert 'route "fr" names backend "whisper_en", which is neither' in done.stderr
+
+
+def test_the_chart_deploys_the_images_make_builds():
+    """The default image tag (appVersion) is the version `make images` tags with."""
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))
+    pyproject = (CHART.parent.parent / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'version = "{chart["appVersion"]}"' in pyproject
