@@ -360,6 +360,9 @@ def test_model_cache_and_fetch(rendered):
     assert variables["HF_HOME"] == "/models/huggingface"
     assert variables["HF_HUB_OFFLINE"] == "1"  # the init container fetched it
     assert pod["initContainers"][0]["args"] == ["fetch", "whisper_en"]
+    token = one(rendered["everything"], "Deployment", f"{PREFIX}-hausa-stt")
+    fetch_env = token["spec"]["template"]["spec"]["initContainers"][0]["env"]
+    assert "HF_TOKEN" in {e["name"] for e in fetch_env}  # the fetch is what needs it
     everything = rendered["everything"]
     arabic = one(everything, "Deployment", f"{PREFIX}-arabic-words")["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in arabic["volumes"]}
