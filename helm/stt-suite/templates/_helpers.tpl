@@ -246,12 +246,23 @@ writable home on the read-only root, and OpenTelemetry's.
 {{- end }}
 {{- end }}
 
-{{/* `settings:` entries as the variables a service reads: `<PREFIX><NAME>` in upper case. */}}
+{{/*
+`settings:` entries as the variables a service reads: `<PREFIX><NAME>` in upper case. A list
+joins with commas. Helm reads every number as a float, which prints a large integer in
+exponent form (67108864 as 6.7108864e+07) that an integer setting refuses: whole numbers
+print as integers.
+*/}}
 {{- define "stt-suite.settingsEnv" -}}
 {{- $prefix := index . 0 }}
 {{- range $key, $value := index . 1 }}
+{{- $text := toString $value }}
+{{- if kindIs "slice" $value }}
+{{- $text = join "," $value }}
+{{- else if and (kindIs "float64" $value) (eq (floor $value) $value) }}
+{{- $text = printf "%d" (int64 $value) }}
+{{- end }}
 - name: {{ printf "%s%s" $prefix (upper $key) }}
-  value: {{ ternary (join "," $value) (toString $value) (kindIs "slice" $value) | quote }}
+  value: {{ $text | quote }}
 {{- end }}
 {{- end }}
 
