@@ -87,6 +87,13 @@ class DeadlineExceeded(SttError):
     reason = "DEADLINE_EXCEEDED"
 
 
+class NotFound(SttError):
+    """A named thing (a model) that is not served."""
+
+    code = grpc.StatusCode.NOT_FOUND
+    reason = "NOT_FOUND"
+
+
 class Unimplemented(SttError):
     code = grpc.StatusCode.UNIMPLEMENTED
     reason = "UNIMPLEMENTED"

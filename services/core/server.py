@@ -12,6 +12,7 @@ import gc
 import logging
 import signal
 import time
+from collections.abc import Sequence
 from typing import Protocol
 
 import grpc
@@ -25,7 +26,7 @@ from services.core.backend import Backend
 from services.core.cache import ResultCache
 from services.core.gate import Gate
 from services.core.health import Lifecycle, State
-from services.core.http import ProbeServer
+from services.core.http import HttpServer
 from services.core.metrics import ServiceMetrics
 from services.core.recognizer import Recognizer
 from services.core.servicer import SpeechServicer
@@ -70,14 +71,14 @@ class SpeechServer:
         self.servicer = SpeechServicer(
             service, settings, backend, recognizer, self.gate, self.lifecycle, self.metrics
         )
-        self.probes = ProbeServer(settings.host, settings.http_port, self.lifecycle, self.metrics)
+        self.http = HttpServer(settings.host, settings.http_port, self.lifecycle, self.metrics)
         self._grpc: grpc.aio.Server | None = None
         self.grpc_port = 0
         self._loading: asyncio.Task | None = None
 
     @property
     def http_port(self) -> int:
-        return self.probes.port
+        return self.http.port
 
     async def start(self) -> None:
         """Starts answering at once (NOT_SERVING), then loads and warms the model behind it."""
@@ -87,7 +88,7 @@ class SpeechServer:
         )
         await self.lifecycle.set(State.STARTING)
         await self._grpc.start()
-        self.probes.start()
+        await self.http.start()
         log.info("listening", extra={"grpc_port": self.grpc_port, "http_port": self.http_port})
         self._loading = asyncio.create_task(self._load_and_warm_up())
 
@@ -118,7 +119,7 @@ class SpeechServer:
         if self._loading and not self._loading.done():
             self._loading.cancel()
         self.servicer.shutdown()
-        self.probes.stop()
+        await self.http.stop()
         log.info("stopped")
 
     async def _load_and_warm_up(self) -> None:
@@ -157,11 +158,17 @@ class SpeechServer:
 
 
 def speech_grpc_server(
-    servicer: stt_pb2_grpc.SpeechServicer, lifecycle: Lifecycle, max_message_bytes: int
+    servicer: stt_pb2_grpc.SpeechServicer,
+    lifecycle: Lifecycle,
+    max_message_bytes: int,
+    handlers: Sequence[grpc.GenericRpcHandler] = (),
+    reflected: Sequence[str] = (),
 ) -> grpc.aio.Server:
     """A server for stt.v1.Speech with health and reflection, as every stt-suite server runs it.
 
-    Made on the running event loop, which grpc.aio binds the server to.
+    `handlers` serve more services beside it (the router's Google and Riva APIs), and
+    `reflected` names those that reflection lists. Made on the running event loop, which
+    grpc.aio binds the server to.
     """
     server = grpc.aio.server(
         options=[
@@ -173,9 +180,10 @@ def speech_grpc_server(
     )
     stt_pb2_grpc.add_SpeechServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(lifecycle.health, server)
+    server.add_generic_rpc_handlers(tuple(handlers))
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     reflection.enable_server_reflection(
-        [SPEECH_SERVICE, health_name, reflection.SERVICE_NAME], server
+        [SPEECH_SERVICE, health_name, *reflected, reflection.SERVICE_NAME], server
     )
     return server
 

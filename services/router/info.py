@@ -19,7 +19,7 @@ from services.router.settings import RouterSettings
 async def service_info(
     table: RoutingTable, pool: BackendPool, lifecycle: RouterLifecycle, settings: RouterSettings
 ) -> stt_pb2.ServiceInfo:
-    backends = await asyncio.gather(*(_backend_info(b, settings.info_timeout_s) for b in pool))
+    backends = await backend_infos(pool, settings.info_timeout_s)
     return stt_pb2.ServiceInfo(
         service="router",
         version=services.__version__,
@@ -31,6 +31,11 @@ async def service_info(
         backends=backends,
         routes=[stt_pb2.Route(pattern=r.pattern, backends=r.backends) for r in table.routes],
     )
+
+
+async def backend_infos(pool: BackendPool, timeout_s: float) -> list[stt_pb2.ServiceInfo]:
+    """What every backend says of itself, asked of all at once."""
+    return list(await asyncio.gather(*(_backend_info(b, timeout_s) for b in pool)))
 
 
 async def _backend_info(backend: BackendChannel, timeout_s: float) -> stt_pb2.ServiceInfo:

@@ -1,5 +1,6 @@
-"""Hosts the router: its backend pool, its stt.v1.Speech servicer with health and reflection,
-and its HTTP probes and metrics; drains like a language service on SIGTERM."""
+"""Hosts the router: its backend pool and request path; on the gRPC port stt.v1.Speech with
+health and reflection, and the Google and Riva services; on the HTTP port metrics, probes and
+the OpenAI audio API. Drains like a language service on SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ import time
 import grpc
 
 from services.core.health import State
-from services.core.http import ProbeServer
+from services.core.http import HttpServer
 from services.core.server import DRAIN_POLL_S, speech_grpc_server
+from services.router.dropin import riva_service
+from services.router.dropin.google_service import GoogleSpeech
+from services.router.dropin.openai_routes import openai_routes
+from services.router.dropin.riva_service import RivaSpeech
 from services.router.health import RouterLifecycle
 from services.router.metrics import RouterMetrics
+from services.router.path import ROUTER, RequestPath
 from services.router.pool import BackendPool
 from services.router.routing import RoutingTable
-from services.router.servicer import ROUTER, RouterServicer
+from services.router.servicer import RouterServicer
 from services.router.settings import RouterSettings
 
 log = logging.getLogger("stt.router")
@@ -29,28 +35,33 @@ class RouterServer:
         self.metrics = RouterMetrics(ROUTER)
         self.lifecycle = RouterLifecycle(self.table.languages, self.metrics)
         self.pool = BackendPool(self.table.backends, settings, self.metrics, self._backends_changed)
-        self.servicer = RouterServicer(
-            settings, self.table, self.pool, self.lifecycle, self.metrics
+        self.path = RequestPath(settings, self.table, self.pool, self.lifecycle, self.metrics)
+        self.servicer = RouterServicer(self.path)
+        routes = openai_routes(self.path) if settings.openai_audio_api else []
+        self.http = HttpServer(
+            settings.host, settings.http_port, self.lifecycle, self.metrics, routes
         )
-        self.probes = ProbeServer(settings.host, settings.http_port, self.lifecycle, self.metrics)
         self._grpc: grpc.aio.Server | None = None
         self.grpc_port = 0
 
     @property
     def http_port(self) -> int:
-        return self.probes.port
+        return self.http.port
 
     async def start(self) -> None:
         """Opens the backend channels, checks every backend once, then starts serving."""
         await self.lifecycle.set(State.STARTING)
         await self.pool.start()
         self._grpc = speech_grpc_server(
-            self.servicer, self.lifecycle, self.settings.max_message_bytes
+            self.servicer,
+            self.lifecycle,
+            self.settings.max_message_bytes,
+            *self._dropin_services(),
         )
         address = f"{self.settings.host}:{self.settings.grpc_port}"
         self.grpc_port = self._grpc.add_insecure_port(address)
         await self._grpc.start()
-        self.probes.start()
+        await self.http.start()
         await self.lifecycle.set(State.SERVING)
         log.info(
             "listening",
@@ -69,16 +80,27 @@ class RouterServer:
     async def drain(self, grace_s: float) -> None:
         """Refuses new requests, lets those in flight finish within `grace_s`, then stops."""
         await self.lifecycle.set(State.DRAINING)
-        log.info("draining", extra={"grace_s": grace_s, "in_flight": self.servicer.in_flight})
+        log.info("draining", extra={"grace_s": grace_s, "in_flight": self.path.in_flight})
         deadline = time.monotonic() + grace_s
-        while self.servicer.in_flight and time.monotonic() < deadline:
+        while self.path.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(DRAIN_POLL_S)
         if self._grpc is not None:
             await self._grpc.stop(max(0.0, deadline - time.monotonic()))
         await self.pool.close()
-        self.servicer.shutdown()
-        self.probes.stop()
+        self.path.shutdown()
+        await self.http.stop()
         log.info("stopped")
+
+    def _dropin_services(self) -> tuple[list[grpc.GenericRpcHandler], list[str]]:
+        """The Google and Riva services the settings switch on, and their names to reflect
+        (Google's package ships no service descriptor, so reflection cannot list it)."""
+        handlers, reflected = [], []
+        if self.settings.google_speech_api:
+            handlers.append(GoogleSpeech(self.path).handler())
+        if self.settings.riva_asr_api:
+            handlers.append(RivaSpeech(self.path).handler())
+            reflected.append(riva_service.SERVICE)
+        return handlers, reflected
 
     async def _backends_changed(self) -> None:
         covered = {
