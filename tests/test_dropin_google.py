@@ -73,8 +73,7 @@ def test_streaming_sends_interim_results_then_finals(client, audio_dir):
         ),
     )
     requests = (
-        speech_v1.StreamingRecognizeRequest(audio_content=chunk)
-        for chunk in paced(pcm16(READING))
+        speech_v1.StreamingRecognizeRequest(audio_content=chunk) for chunk in paced(pcm16(READING))
     )
     results = [
         result

@@ -102,9 +102,12 @@ def test_config_query_lists_the_models_and_languages(asr):
 
 
 def test_a_listed_model_pins_the_backend(asr, audio_dir):
-    config = riva.client.RecognitionConfig(model="whisper_en")  # no language: whisper detects
+    config = riva.client.RecognitionConfig(model="whisper_en", language_code="en")
     response = asr.offline_recognize(clip(JFK), config)
     assert response.results[0].alternatives[0].language_code == ["en"]
+    assert (
+        wer(reference(JFK), " ".join(r.alternatives[0].transcript for r in response.results)) == 0
+    )
 
 
 @pytest.mark.parametrize(

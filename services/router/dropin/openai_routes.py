@@ -3,8 +3,9 @@
 translate into English) and the models served.
 
 A transcription is the router's Recognize; with `stream=true` it is the router's
-StreamingRecognize fed with the file, each final result sent as a `transcript.text.delta`
-event as soon as the backend gives it, then `transcript.text.done`.
+StreamingRecognize fed with the file, each final result (an utterance ended by a pause of
+2 s or more) sent as a `transcript.text.delta` event as soon as the backend gives it, then
+`transcript.text.done`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from services.router.path import Incoming, Refused, RequestPath
 
 API = "openai"
 CHUNK_BYTES = 64 * 1024  # the file goes to a stream in messages of this size
+# A file is not live speech: a longer pause than a live stream's ends an utterance, so each
+# decode has more context (fewer, better finals) and the file costs about what Recognize does.
+FILE_PAUSE_MS = 2000
 OWNER = "stt-suite"
 
 
@@ -142,6 +146,7 @@ def _stream_messages(
     request: stt_pb2.RecognizeRequest,
 ) -> tuple[stt_pb2.StreamingRecognizeRequest, AsyncIterator[stt_pb2.StreamingRecognizeRequest]]:
     streaming = stt_pb2.StreamingRecognitionConfig(config=request.config)
+    streaming.speech_end_timeout.FromMilliseconds(FILE_PAUSE_MS)
     first = stt_pb2.StreamingRecognizeRequest(streaming_config=streaming)
     content = request.audio.content
 
