@@ -38,5 +38,5 @@ def test_each_api_can_be_switched_off():
             )
         assert refused.value.code() is grpc.StatusCode.UNIMPLEMENTED
         channel.close()
-        assert http_get(router, "/v1/models")[0] == 404
+        assert http_get(router, "/v1/models") == (404, "not found\n")
         assert http_get(router, "/healthz") == (200, "serving\n")

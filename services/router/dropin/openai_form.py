@@ -15,7 +15,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from stt.v1 import stt_pb2
 
-from services.core.errors import InvalidArgument, NotFound, SttError
+from services.core.errors import InvalidArgument, NotFound
 
 ROUTED_MODEL = "whisper-1"
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
@@ -50,8 +50,9 @@ class FormError(InvalidArgument):
         self.param = param
 
 
-class TooLarge(SttError):
-    """The upload is over the size limit (HTTP 413)."""
+class TooLarge(InvalidArgument):
+    """The upload is over the size limit: INVALID_ARGUMENT, as too large audio is in stt.v1,
+    and HTTP 413."""
 
     reason = "TOO_LARGE"
 
