@@ -326,6 +326,8 @@ def test_monitoring_objects(rendered):
     assert router_policy[0]["from"][0]["namespaceSelector"]["matchLabels"] == {
         "stt-suite/client": "true"
     }
+    # Clients reach the OpenAI audio API on the router's HTTP port too.
+    assert [p["port"] for p in router_policy[0]["ports"]] == ["grpc", "http"]
     whisper = policies[f"{PREFIX}-whisper-en"]["spec"]["ingress"][0]["from"][0]
     assert whisper["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "router"
 
