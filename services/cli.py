@@ -1,5 +1,6 @@
-"""The `stt` command: `stt serve SERVICE ...` runs a language service, `stt router ...` the
-router, `stt up` the router in front of every service that can run here,
+"""The `stt` command: `stt serve SERVICE ...` runs a service (a language service or
+diarization), `stt router ...` the router, `stt up` the router in front of every service
+that can run here,
 `stt transcribe FILE ...` sends a file to one and prints what it heard, `stt fetch SERVICE`
 puts a service's model into its cache and `stt check` asks a server whether it serves."""
 
@@ -39,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stt", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run a language service in the foreground")
+    serve = commands.add_parser(
+        "serve", help="run a language service (or diarization) in the foreground"
+    )
     serve.add_argument("service", choices=sorted(registry.SERVICES))
     for flag, (kind, text) in SERVE_FLAGS.items():
         serve.add_argument(flag, type=kind, help=f"{text} (default: from the environment)")
@@ -112,7 +115,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     logs.configure(args.service, settings.log_level)
     tracing.configure(args.service, services.__version__)
-    server = SpeechServer(args.service, settings, module.Backend(settings))
+    server_class = getattr(module, "Server", SpeechServer)
+    server = server_class(args.service, settings, module.Backend(settings))
     return _run_loop(serve(server))
 
 

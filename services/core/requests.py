@@ -16,6 +16,7 @@ from services.core import tracing
 from services.core.logs import request_id_var, trace_id_var
 
 REQUEST_ID_HEADER = "x-request-id"
+SPEECH = "stt.v1.Speech"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -31,10 +32,12 @@ class RequestScope:
 
 
 @contextlib.contextmanager
-def request_scope(method: str, context, service: str) -> Iterator[RequestScope]:
-    """Serves one call of `stt.v1.Speech/<method>`; the caller sets `scope.code` on failure."""
+def request_scope(
+    method: str, context, service: str, rpc_service: str = SPEECH
+) -> Iterator[RequestScope]:
+    """Serves one call of `<rpc_service>/<method>`; the caller sets `scope.code` on failure."""
     with open_scope(
-        f"stt.v1.Speech/{method}",
+        f"{rpc_service}/{method}",
         context.invocation_metadata() or (),
         context.time_remaining(),
         {"stt.service": service},
