@@ -9,6 +9,7 @@ import grpc
 from stt.v1 import stt_pb2
 
 import services
+from services.core.server import SPEECH_SERVICE
 from services.core.servicer import INFO_STATES
 from services.router.health import RouterLifecycle
 from services.router.pool import BackendChannel, BackendPool
@@ -28,14 +29,25 @@ async def service_info(
         state=INFO_STATES[lifecycle.state],
         max_audio_bytes=settings.max_message_bytes,
         streaming_supported=any(b.streaming_supported for b in backends),
-        backends=backends,
+        backends=[*backends, *_other_infos(pool)],
         routes=[stt_pb2.Route(pattern=r.pattern, backends=r.backends) for r in table.routes],
     )
 
 
 async def backend_infos(pool: BackendPool, timeout_s: float) -> list[stt_pb2.ServiceInfo]:
-    """What every backend says of itself, asked of all at once."""
-    return list(await asyncio.gather(*(_backend_info(b, timeout_s) for b in pool)))
+    """What every language backend says of itself, asked of all at once."""
+    speech = [b for b in pool if b.health_service == SPEECH_SERVICE]
+    return list(await asyncio.gather(*(_backend_info(b, timeout_s) for b in speech)))
+
+
+def _other_infos(pool: BackendPool) -> list[stt_pb2.ServiceInfo]:
+    """The backends that are not Speech services (diarization): what their health check
+    last said, as they have no GetServiceInfo to ask."""
+    return [
+        stt_pb2.ServiceInfo(service=b.name, backend_name=b.name, target=b.target, ready=b.serving)
+        for b in pool
+        if b.health_service != SPEECH_SERVICE
+    ]
 
 
 async def _backend_info(backend: BackendChannel, timeout_s: float) -> stt_pb2.ServiceInfo:

@@ -10,7 +10,8 @@ routed by the language found; its response then carries that language and its pr
 A front end may instead pin a request to one backend by name (the model names the OpenAI
 and Riva APIs accept). The client's deadline (a default one when there is none) goes to the
 backend with a request id and the trace context; a backend's own refusals are relayed as
-they are.
+they are. A Recognize that asks for speaker diarization also goes to the diarization service
+(see `speakers.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from stt.v1 import stt_pb2
 
 from services.core.errors import InvalidArgument, Relayed, SttError
 from services.core.requests import open_scope
+from services.router import speakers
 from services.router.config import normalise
 from services.router.failover import Call, Failover
 from services.router.health import RouterLifecycle
@@ -83,6 +85,7 @@ class RequestPath:
         self._metrics = metrics
         self._failover = Failover(pool, settings, metrics)
         self._streams = StreamRelay(self._failover, settings.max_streams)
+        self._speakers = speakers.SpeakerLabels(table, self._failover)
         self.in_flight = 0
 
     @property
@@ -92,6 +95,15 @@ class RequestPath:
 
     async def recognize(
         self, call: Call, request: stt_pb2.RecognizeRequest, backend: str | None = None
+    ) -> stt_pb2.RecognizeResponse:
+        if speakers.wanted(request.config):
+            return await self._speakers.recognize(
+                request, call, lambda words, c: self._transcribe(c, words, backend)
+            )
+        return await self._transcribe(call, request, backend)
+
+    async def _transcribe(
+        self, call: Call, request: stt_pb2.RecognizeRequest, backend: str | None
     ) -> stt_pb2.RecognizeResponse:
         probability = None
         if backend is None and not request.config.language_code.strip():
@@ -133,6 +145,7 @@ class RequestPath:
     ) -> AsyncIterator[stt_pb2.StreamingRecognizeResponse]:
         if first is None or not first.HasField("streaming_config"):
             raise InvalidArgument("the first message of a stream must carry streaming_config")
+        speakers.refuse_streaming(first.streaming_config.config)
         # No audio has come yet to detect a language in: an empty code goes to the detector.
         chain = self._chain(first.streaming_config.config.language_code, call, False, backend)
         messages = ClientMessages(first, rest, self.settings.stream_replay_bytes)

@@ -20,8 +20,8 @@ from services.router.dropin.riva_service import RivaSpeech
 from services.router.health import RouterLifecycle
 from services.router.metrics import RouterMetrics
 from services.router.path import ROUTER, RequestPath
-from services.router.pool import BackendPool
-from services.router.routing import RoutingTable
+from services.router.pool import DIARIZATION_SERVICE, BackendPool
+from services.router.routing import DIARIZATION_BACKEND, RoutingTable
 from services.router.servicer import RouterServicer
 from services.router.settings import RouterSettings
 
@@ -34,7 +34,13 @@ class RouterServer:
         self.table = table or RoutingTable(settings.routing())
         self.metrics = RouterMetrics(ROUTER)
         self.lifecycle = RouterLifecycle(self.table.languages, self.metrics)
-        self.pool = BackendPool(self.table.backends, settings, self.metrics, self._backends_changed)
+        self.pool = BackendPool(
+            self.table.pool_targets,
+            settings,
+            self.metrics,
+            self._backends_changed,
+            {DIARIZATION_BACKEND: DIARIZATION_SERVICE},
+        )
         self.path = RequestPath(settings, self.table, self.pool, self.lifecycle, self.metrics)
         self.servicer = RouterServicer(self.path)
         routes = openai_routes(self.path) if settings.openai_audio_api else []
@@ -70,6 +76,7 @@ class RouterServer:
                 "http_port": self.http_port,
                 "routes": {r.pattern: list(r.backends) for r in self.table.routes},
                 "backends": self.table.backends,
+                "diarization": self.table.diarization,
             },
         )
 
