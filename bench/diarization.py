@@ -12,6 +12,7 @@ side of every reference boundary (as in the NIST RT evaluations) and with none.
 from __future__ import annotations
 
 import csv
+import os
 import resource
 import statistics
 import time
@@ -191,6 +192,7 @@ def render(rows: list[list[str]], costs: tuple[float, float, float], load_at_sta
             "speaker confusion over reference speech).",
             "",
             docs.table(header, rows),
+            *busy_note(load_at_start),
             "",
             f"Loading the encoder took {load_s:.1f} s, the warm-up {warm_s:.1f} s (librosa "
             f"compiles its kernels on first use); the process peaked at {rss_mb:.0f} MB.",
@@ -205,6 +207,18 @@ def render(rows: list[list[str]], costs: tuple[float, float, float], load_at_sta
             "bound of 8 speakers caps the estimate.",
         ]
     )
+
+
+def busy_note(load_at_start: float) -> list[str]:
+    """A warning under the table when other work kept the machine's cores busy."""
+    if load_at_start <= (os.cpu_count() or 1):
+        return []
+    return [
+        "",
+        "The machine was shared and busy (a load average above its core count): wall-clock "
+        "figures are inflated and vary from run to run; CPU seconds vary less, but not "
+        "nothing, as cores shared with other work run slower.",
+    ]
 
 
 if __name__ == "__main__":
