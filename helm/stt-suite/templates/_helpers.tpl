@@ -105,6 +105,7 @@ entry's overrides) and `host` (the headless Service's DNS name).
 {{- $_ := set $svc "objectName" $objectName }}
 {{- $_ := set $svc "host" (printf "%s.%s.svc.%s" $objectName $root.Release.Namespace $root.Values.clusterDomain) }}
 {{- $_ := set $svc "cache" (include "stt-suite.merge" (list $root.Values.modelCache (default dict $svc.modelCache)) | fromJson) }}
+{{- $_ := set $svc "healthEntry" "" }}
 {{- $_ := set $out $name $svc }}
 {{- end }}
 {{- end }}
@@ -112,8 +113,44 @@ entry's overrides) and `host` (the headless Service's DNS name).
 {{- end }}
 
 {{/*
+Every model server the chart deploys, as JSON: the enabled language services, and the
+diarization service when enabled, under the name `diarization` (its values over
+`serviceDefaults`, `diarization: true`, no languages, its gRPC health entry
+stt.v1.Diarization). Deployment, Service, autoscaling, disruption budget and model cache
+are the same for all of them. (The schema keeps `diarization` out of `services`' names.)
+*/}}
+{{- define "stt-suite.modelServers" -}}
+{{- $root := . }}
+{{- $out := include "stt-suite.services" . | fromJson }}
+{{- $d := .Values.diarization }}
+{{- if $d.enabled }}
+{{- $svc := include "stt-suite.merge" (list $root.Values.serviceDefaults (omit $d "enabled")) | fromJson }}
+{{- $objectName := printf "%s-diarization" (include "stt-suite.fullname" $root) | trunc 63 | trimSuffix "-" }}
+{{- $_ := set $svc "name" "diarization" }}
+{{- $_ := set $svc "service" "diarization" }}
+{{- $_ := set $svc "prefix" "DIARIZATION_" }}
+{{- $_ := set $svc "languages" (list) }}
+{{- $_ := set $svc "diarization" true }}
+{{- $_ := set $svc "healthEntry" "stt.v1.Diarization" }}
+{{- $_ := set $svc "objectName" $objectName }}
+{{- $_ := set $svc "host" (printf "%s.%s.svc.%s" $objectName $root.Release.Namespace $root.Values.clusterDomain) }}
+{{- $_ := set $svc "cache" (include "stt-suite.merge" (list $root.Values.modelCache (default dict $svc.modelCache)) | fromJson) }}
+{{- $_ := set $out "diarization" $svc }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/* The diarization service's gRPC target (dns:/// over its headless Service); empty when off. */}}
+{{- define "stt-suite.diarizationTarget" -}}
+{{- with (include "stt-suite.modelServers" . | fromJson).diarization }}
+{{- printf "dns:///%s:%d" .host (int $.Values.ports.grpc) }}
+{{- end }}
+{{- end }}
+
+{{/*
 The routing table from the enabled services: each language to its service, then to the
-fallback when that is enabled; `extraRoutes` and `extraBackends` over it.
+fallback when that is enabled; `extraRoutes` and `extraBackends` over it; the diarization
+service's target when it is enabled.
 */}}
 {{- define "stt-suite.routingTable" -}}
 {{- $root := . }}
@@ -141,6 +178,9 @@ fallback when that is enabled; `extraRoutes` and `extraBackends` over it.
 {{- if $detector }}
 {{- $_ := set $table "detector" $detector }}
 {{- end }}
+{{- with include "stt-suite.diarizationTarget" $root }}
+{{- $_ := set $table "diarization" . }}
+{{- end }}
 {{- toJson $table }}
 {{- end }}
 
@@ -167,7 +207,8 @@ lifecycle:
 {{- end }}
 
 {{/*
-Probes of a container: (list $root "<gRPC health entry>" startupFailureThreshold).
+Probes of a container: (list $root "<gRPC health entry>" startupFailureThreshold), or with a
+fourth argument, the name of an HTTP port to probe instead (a server without gRPC).
 */}}
 {{- define "stt-suite.probes" -}}
 {{- $root := index . 0 }}
@@ -175,9 +216,13 @@ Probes of a container: (list $root "<gRPC health entry>" startupFailureThreshold
 {{- $p := $root.Values.probes }}
 {{- $ready := dict "grpc" (dict "port" (int $root.Values.ports.grpc) "service" $entry) }}
 {{- $live := $ready }}
-{{- if eq $p.type "http" }}
-{{- $ready = dict "httpGet" (dict "path" "/readyz" "port" "http") }}
-{{- $live = dict "httpGet" (dict "path" "/healthz" "port" "http") }}
+{{- $httpPort := "http" }}
+{{- if gt (len .) 3 }}
+{{- $httpPort = index . 3 }}
+{{- end }}
+{{- if or (eq $p.type "http") (gt (len .) 3) }}
+{{- $ready = dict "httpGet" (dict "path" "/readyz" "port" $httpPort) }}
+{{- $live = dict "httpGet" (dict "path" "/healthz" "port" $httpPort) }}
 {{- end }}
 startupProbe:
   {{- toYaml $ready | nindent 2 }}
@@ -276,7 +321,7 @@ print as integers.
 {{- end }}
 
 {{/*
-A language service's variables, as its settings class reads them (`<PREFIX><SETTING>`):
+A model server's variables, as its settings class reads them (`<PREFIX><SETTING>`):
 (list $root $svc). The fetch init container gets the same, so it fetches what serve reads.
 */}}
 {{- define "stt-suite.serveEnv" -}}
@@ -304,10 +349,13 @@ A language service's variables, as its settings class reads them (`<PREFIX><SETT
   value: {{ int $svc.maxQueue | quote }}
 - name: {{ $p }}DEVICE
   value: {{ $device | quote }}
+{{- if not $svc.diarization }}
+{{- /* Precision and a GPU memory cap are the language services' settings only. */}}
 - name: {{ $p }}COMPUTE_TYPE
   value: {{ $svc.computeType | quote }}
 - name: {{ $p }}GPU_MEMORY_FRACTION
   value: {{ $svc.gpuMemoryFraction | toString | quote }}
+{{- end }}
 - name: {{ $p }}CPU_THREADS
   value: {{ int $svc.cpuThreads | quote }}
 {{- if eq $svc.service "whisper_en" }}
@@ -321,7 +369,7 @@ A language service's variables, as its settings class reads them (`<PREFIX><SETT
 {{ include "stt-suite.commonEnv" $root }}
 {{- end }}
 
-{{/* A language service container's mounts: a writable /tmp and the model cache. */}}
+{{/* A model server container's mounts: a writable /tmp and the model cache. */}}
 {{- define "stt-suite.serviceMounts" -}}
 - name: tmp
   mountPath: /tmp
