@@ -11,12 +11,15 @@ does not run.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from services import registry
 from services.router.config import RoutingConfig
 
 ROUTER_GRPC_PORT, ROUTER_HTTP_PORT = 50051, 9090
+WORKER_HTTP_PORT = 9095
 FALLBACK = "whisper_en"
 
 
@@ -38,6 +41,55 @@ MEMBERS = (
     Member("hausa_stt", 50053, 9092, ("ha",), model_env="HAUSA_STT_MODEL"),
     Member("arabic_words", 50054, 9093, ("ar",), model_env="ARABIC_WORDS_MODEL"),
 )
+
+
+@dataclass(frozen=True)
+class Child:
+    """A process of the tree: its name in logs, its command, variables set for it."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def service_child(member: Member) -> Child:
+    """A language service, as the cluster runs it (`stt serve`)."""
+    return Child(
+        member.service,
+        (
+            *_stt(),
+            "serve",
+            member.service,
+            "--host",
+            "127.0.0.1",
+            "--grpc-port",
+            str(member.grpc_port),
+            "--http-port",
+            str(member.http_port),
+        ),
+    )
+
+
+def worker_child(data_dir: Path, database_url: str, router_port: int, http_port: int) -> Child:
+    """One job worker on the router's job store, transcribing through the router."""
+    argv = (
+        *_stt(),
+        "worker",
+        "--data-dir",
+        str(data_dir),
+        "--target",
+        f"127.0.0.1:{router_port}",
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        str(http_port),
+    )
+    # A database URL holds a password: it goes in the environment, not on a command line.
+    return Child("worker", argv, {"WORKER_DATABASE_URL": database_url} if database_url else {})
+
+
+def _stt() -> tuple[str, ...]:
+    return (sys.executable, "-m", "services.cli")
 
 
 def shifted(members: tuple[Member, ...], offset: int) -> tuple[Member, ...]:

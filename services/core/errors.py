@@ -45,6 +45,13 @@ class UnsupportedLanguage(InvalidArgument):
     reason = "UNSUPPORTED_LANGUAGE"
 
 
+class NotFound(SttError):
+    """What the request names does not exist (an unknown or deleted operation)."""
+
+    code = grpc.StatusCode.NOT_FOUND
+    reason = "NOT_FOUND"
+
+
 class OutOfRange(SttError):
     """A stream went past one of its bounds (duration, buffered audio)."""
 
@@ -61,6 +68,17 @@ class Overloaded(SttError):
     def __init__(self, message: str, retry_after_s: float):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class QuotaExceeded(SttError):
+    """A tenant's budget is spent: `subject` names what ran out (a `google.rpc.QuotaFailure`)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "QUOTA_EXCEEDED"
+
+    def __init__(self, message: str, subject: str):
+        super().__init__(message)
+        self.subject = subject
 
 
 class NotReady(SttError):
@@ -112,7 +130,8 @@ def _pack(message) -> any_pb2.Any:
 
 
 def to_grpc_status(error: BaseException, request_id: str) -> grpc.Status:
-    """The status a client receives for `error`, with ErrorInfo (and RetryInfo when overloaded)."""
+    """The status a client receives for `error`, with ErrorInfo (and RetryInfo when overloaded,
+    QuotaFailure when a quota is spent)."""
     if isinstance(error, Relayed):
         return _relayed_status(error, request_id)
     if not isinstance(error, SttError):
@@ -127,6 +146,11 @@ def to_grpc_status(error: BaseException, request_id: str) -> grpc.Status:
         delay.FromMilliseconds(max(1, round(error.retry_after_s * 1000)))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
         trailers.append(("grpc-retry-pushback-ms", str(delay.ToMilliseconds())))
+    if isinstance(error, QuotaExceeded):
+        violation = error_details_pb2.QuotaFailure.Violation(
+            subject=error.subject, description=error.message
+        )
+        details.append(_pack(error_details_pb2.QuotaFailure(violations=[violation])))
     status = status_pb2.Status(
         code=getattr(code_pb2, error.code.name), message=error.message, details=details
     )

@@ -12,6 +12,7 @@ import gc
 import logging
 import signal
 import time
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import grpc
@@ -157,9 +158,13 @@ class SpeechServer:
 
 
 def speech_grpc_server(
-    servicer: stt_pb2_grpc.SpeechServicer, lifecycle: Lifecycle, max_message_bytes: int
+    servicer: stt_pb2_grpc.SpeechServicer,
+    lifecycle: Lifecycle,
+    max_message_bytes: int,
+    extra: Sequence[tuple[Callable[[object, grpc.aio.Server], None], object, str]] = (),
 ) -> grpc.aio.Server:
-    """A server for stt.v1.Speech with health and reflection, as every stt-suite server runs it.
+    """A server for stt.v1.Speech with health and reflection, as every stt-suite server runs it,
+    plus `extra` services as (add-to-server function, servicer, full service name).
 
     Made on the running event loop, which grpc.aio binds the server to.
     """
@@ -173,10 +178,11 @@ def speech_grpc_server(
     )
     stt_pb2_grpc.add_SpeechServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(lifecycle.health, server)
+    for add, extra_servicer, _ in extra:
+        add(extra_servicer, server)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-    reflection.enable_server_reflection(
-        [SPEECH_SERVICE, health_name, reflection.SERVICE_NAME], server
-    )
+    names = [SPEECH_SERVICE, *(name for _, _, name in extra), health_name]
+    reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
     return server
 
 

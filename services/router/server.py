@@ -8,10 +8,13 @@ import logging
 import time
 
 import grpc
+from google.longrunning import operations_pb2, operations_pb2_grpc
 
 from services.core.health import State
 from services.core.http import ProbeServer
 from services.core.server import DRAIN_POLL_S, speech_grpc_server
+from services.jobs.db import open_database
+from services.jobs.store import Store
 from services.router.health import RouterLifecycle
 from services.router.metrics import RouterMetrics
 from services.router.pool import BackendPool
@@ -20,6 +23,14 @@ from services.router.servicer import ROUTER, RouterServicer
 from services.router.settings import RouterSettings
 
 log = logging.getLogger("stt.router")
+OPERATIONS_SERVICE = operations_pb2.DESCRIPTOR.services_by_name["Operations"].full_name
+
+
+def open_store(settings: RouterSettings) -> Store:
+    database = open_database(
+        settings.data_dir, settings.database_url, settings.database_connections
+    )
+    return Store(database, settings.result_ttl_s)
 
 
 class RouterServer:
@@ -29,9 +40,11 @@ class RouterServer:
         self.metrics = RouterMetrics(ROUTER)
         self.lifecycle = RouterLifecycle(self.table.languages, self.metrics)
         self.pool = BackendPool(self.table.backends, settings, self.metrics, self._backends_changed)
+        self.store = open_store(settings) if settings.jobs_enabled else None
         self.servicer = RouterServicer(
-            settings, self.table, self.pool, self.lifecycle, self.metrics
+            settings, self.table, self.pool, self.lifecycle, self.metrics, self.store
         )
+        self.metrics.sample_queue = self.servicer.operations.sample_queue
         self.probes = ProbeServer(settings.host, settings.http_port, self.lifecycle, self.metrics)
         self._grpc: grpc.aio.Server | None = None
         self.grpc_port = 0
@@ -44,8 +57,13 @@ class RouterServer:
         """Opens the backend channels, checks every backend once, then starts serving."""
         await self.lifecycle.set(State.STARTING)
         await self.pool.start()
+        operations = (
+            operations_pb2_grpc.add_OperationsServicer_to_server,
+            self.servicer.operations,
+            OPERATIONS_SERVICE,
+        )
         self._grpc = speech_grpc_server(
-            self.servicer, self.lifecycle, self.settings.max_message_bytes
+            self.servicer, self.lifecycle, self.settings.max_message_bytes, [operations]
         )
         address = f"{self.settings.host}:{self.settings.grpc_port}"
         self.grpc_port = self._grpc.add_insecure_port(address)
@@ -78,6 +96,8 @@ class RouterServer:
         await self.pool.close()
         self.servicer.shutdown()
         self.probes.stop()
+        if self.store is not None:
+            self.store.close()
         log.info("stopped")
 
     async def _backends_changed(self) -> None:

@@ -17,8 +17,12 @@ from collections.abc import AsyncIterator
 import grpc
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
+from services.core.audio import AudioLimits
 from services.core.errors import InvalidArgument, Relayed, SttError, to_grpc_status
 from services.core.requests import REQUEST_ID_HEADER, abandoned_code, request_scope
+from services.jobs.intake import JobIntake
+from services.jobs.service import OperationsServicer
+from services.jobs.store import Store
 from services.router.failover import Call, Failover
 from services.router.health import RouterLifecycle
 from services.router.info import service_info
@@ -40,6 +44,7 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
         pool: BackendPool,
         lifecycle: RouterLifecycle,
         metrics: RouterMetrics,
+        store: Store | None = None,
     ):
         self._settings = settings
         self._table = table
@@ -49,9 +54,16 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
         self._failover = Failover(pool, settings, metrics)
         self._streams = StreamRelay(self._failover, settings.max_streams)
         self.in_flight = 0
+        intake = None
+        if store is not None:
+            limits = AudioLimits(settings.max_message_bytes, settings.job_max_audio_seconds)
+            intake = JobIntake(store, table, settings.quota_policy(), limits)
+        self.operations = OperationsServicer(
+            store, intake, self.serving, metrics.jobs, ROUTER, settings.wait_max_s
+        )
 
     async def Recognize(self, request, context):
-        async with self._serving("Recognize", context) as call:
+        async with self.serving("Recognize", context) as call:
             probability = None
             if not request.config.language_code.strip():
                 detected = await self._detect(request, call)
@@ -69,12 +81,18 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
                 response.language_probability = probability
             return response
 
+    async def LongRunningRecognize(self, request, context):
+        async with self.serving("LongRunningRecognize", context) as call:
+            self._route(request.config.language_code, call, False)
+            request_id = dict(call.metadata)[REQUEST_ID_HEADER]
+            return await self.operations.accept(request, context, request_id)
+
     async def DetectLanguage(self, request, context):
-        async with self._serving("DetectLanguage", context) as call:
+        async with self.serving("DetectLanguage", context) as call:
             return await self._detect(request, call)
 
     async def StreamingRecognize(self, request_iterator, context):
-        async with self._serving("StreamingRecognize", context) as call:
+        async with self.serving("StreamingRecognize", context) as call:
             first = await anext(request_iterator, None)
             if first is None or not first.HasField("streaming_config"):
                 raise InvalidArgument("the first message of a stream must carry streaming_config")
@@ -119,15 +137,16 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
         return self._table.detector_route()
 
     @contextlib.asynccontextmanager
-    async def _serving(self, method: str, context) -> AsyncIterator[Call]:
-        """One request: its scope, readiness, error mapping and metrics."""
+    async def serving(self, method: str, context, language: str = "detect") -> AsyncIterator[Call]:
+        """One request: its scope, readiness, error mapping and metrics. `language` labels its
+        metrics until a route is chosen (Operations calls, which have none, give "none")."""
         started = time.perf_counter()
         refusal = None
         with request_scope(method, context, ROUTER) as scope:
             remaining = context.time_remaining()
             timeout = self._settings.default_timeout_s if remaining is None else remaining
             call = Call(
-                method, "detect", time.monotonic() + timeout, scope.outgoing_metadata(), scope.span
+                method, language, time.monotonic() + timeout, scope.outgoing_metadata(), scope.span
             )
             self.in_flight += 1
             try:
