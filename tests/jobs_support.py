@@ -91,9 +91,10 @@ def running_worker(settings: WorkerSettings) -> Iterator[RunningWorker]:
         worker.stop()
 
 
-def worker_process(target: str, store_flags: list[str], log: Path) -> subprocess.Popen:
+def worker_process(target: str, store_flags: list[str], log: Path, **overrides) -> subprocess.Popen:
     """`stt worker` as its own process (to be killed), with the tests' short leases."""
-    env = {**os.environ, **{f"WORKER_{k.upper()}": str(v) for k, v in FAST_WORKER.items()}}
+    settings = {**FAST_WORKER, **overrides}
+    env = {**os.environ, **{f"WORKER_{k.upper()}": str(v) for k, v in settings.items()}}
     command = [sys.executable, "-m", "services.cli", "worker", "--target", target, *store_flags]
     with open(log, "ab") as sink:
         return subprocess.Popen(command, env=env, cwd=REPO, stdout=sink, stderr=sink)

@@ -187,7 +187,7 @@ class Heartbeat(threading.Thread):
         self._claim = claim
         self._settings = settings
         self._metrics = metrics
-        self._stop = stop
+        self._halt = stop
         self._done = threading.Event()
 
     def run(self) -> None:
@@ -203,7 +203,7 @@ class Heartbeat(threading.Thread):
                 self._count("renewed")
                 continue
             self._count("cancelled" if state == CANCELLED else "lost")
-            self._stop.set(f"the job is {state.lower()}")
+            self._halt.set(f"the job is {state.lower()}")
             return
 
     def finish(self) -> None:
