@@ -1,5 +1,5 @@
 """The language services `stt serve` knows, by name, each a module with `Settings` and `Backend`,
-and the router's settings.
+and the router's and the job workers' settings.
 
 Modules are imported only when served, so the client commands never load a model library.
 """
@@ -15,6 +15,7 @@ SERVICES = {
     "whisper_en": "services.whisper_en.service",
 }
 ROUTER_SETTINGS = "services.router.settings"
+WORKER_SETTINGS = "services.jobs.settings"
 
 
 def load(name: str) -> ModuleType:
@@ -24,6 +25,8 @@ def load(name: str) -> ModuleType:
 
 
 def settings_classes() -> list[tuple[str, type]]:
-    """Every server's settings class, by name: the language services, then the router."""
+    """Every server's settings class, by name: the language services, the router, the worker."""
     classes = [(name, load(name).Settings) for name in sorted(SERVICES)]
-    return [*classes, ("router", importlib.import_module(ROUTER_SETTINGS).RouterSettings)]
+    router = importlib.import_module(ROUTER_SETTINGS).RouterSettings
+    worker = importlib.import_module(WORKER_SETTINGS).WorkerSettings
+    return [*classes, ("router", router), ("worker", worker)]

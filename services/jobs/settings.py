@@ -24,9 +24,9 @@ class StoreSettings(BaseSettings):
 
     data_dir: Path | None = Field(
         None,
-        description="Folder of the embedded job store (a SQLite file, `jobs.sqlite3`); "
-        "`stt up` and `stt worker` default to ~/.local/share/stt-suite. Unset with no "
-        "database URL: the router serves no jobs.",
+        description="Folder of the embedded job store (a SQLite file, `jobs.sqlite3`). A router "
+        "with neither this nor a database URL serves no jobs; `stt up` and `stt worker` "
+        "default to ~/.local/share/stt-suite.",
     )
     database_url: str = Field(
         "",
@@ -39,7 +39,8 @@ class StoreSettings(BaseSettings):
     result_ttl_s: float = Field(
         7 * 24 * 3600.0,
         gt=0,
-        description="How long a finished job and its result are kept, in seconds; then deleted.",
+        description="How long a finished job and its result are kept, in seconds, then deleted "
+        "(the router's for cancelled jobs, the worker's for those it ends).",
     )
 
     @property

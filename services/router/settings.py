@@ -19,7 +19,7 @@ from services.router import config
 DEFAULT_MAX_MESSAGE_BYTES = 2 * 64 * 1024 * 1024 + MESSAGE_HEADROOM_BYTES
 
 
-class RouterSettings(ServerSettings, StoreSettings):
+class RouterSettings(StoreSettings, ServerSettings):
     model_config = SettingsConfigDict(env_prefix="ROUTER_")
 
     routes_file: Path | None = Field(
