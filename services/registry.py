@@ -1,5 +1,5 @@
-"""The language services `stt serve` knows, by name, each a module with `Settings` and `Backend`,
-and the router's settings.
+"""The services `stt serve` knows, by name, each a module with `Settings` and `Backend` (and
+`Server` when it is not a language service's `SpeechServer`), and the router's settings.
 
 Modules are imported only when served, so the client commands never load a model library.
 """
@@ -11,6 +11,7 @@ from types import ModuleType
 
 SERVICES = {
     "arabic_words": "services.arabic_words.service",
+    "diarization": "services.diarization.service",
     "hausa_stt": "services.hausa_stt.service",
     "whisper_en": "services.whisper_en.service",
 }
@@ -24,6 +25,6 @@ def load(name: str) -> ModuleType:
 
 
 def settings_classes() -> list[tuple[str, type]]:
-    """Every server's settings class, by name: the language services, then the router."""
+    """Every server's settings class, by name: the services, then the router."""
     classes = [(name, load(name).Settings) for name in sorted(SERVICES)]
     return [*classes, ("router", importlib.import_module(ROUTER_SETTINGS).RouterSettings)]
