@@ -2,14 +2,16 @@
 and the routing table that puts the router in front of them.
 
 The table below is the whole contract; adding a service is one line. A member runs when its
-service is part of this build (in `services/registry.py`) and, if it has no bundled model,
-when its model is configured (`<PREFIX>MODEL` in the environment). Whisper is multilingual,
-so it is every other language's fallback, and serves a language alone when its own service
-does not run.
+service is part of this build (in `services/registry.py`), when the package its default
+model comes in is installed, and, if it has no bundled model, when its model is configured
+(`<PREFIX>MODEL` in the environment). Whisper is multilingual, so it is every other
+language's fallback, and serves a language alone when its own service does not run. The
+diarization service serves no language: the router calls it for Recognize with speakers.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, replace
 
@@ -27,6 +29,8 @@ class Member:
     http_port: int
     languages: tuple[str, ...]  # the route patterns it is the first choice for
     model_env: str | None = None  # the variable that must name a model; None: bundled
+    requires: str | None = None  # a module that must be importable (its model's package)
+    diarization: bool = False  # the diarization service, not a language service
 
     @property
     def target(self) -> str:
@@ -37,6 +41,7 @@ MEMBERS = (
     Member("whisper_en", 50052, 9091, ("en",)),
     Member("hausa_stt", 50053, 9092, ("ha",), model_env="HAUSA_STT_MODEL"),
     Member("arabic_words", 50054, 9093, ("ar",), model_env="ARABIC_WORDS_MODEL"),
+    Member("diarization", 50055, 9094, (), requires="resemblyzer", diarization=True),
 )
 
 
@@ -56,6 +61,10 @@ def runnable(
     for member in members:
         if member.service not in registry.SERVICES:
             skipped[member.service] = "not part of this build"
+        elif member.requires and importlib.util.find_spec(member.requires) is None:
+            skipped[member.service] = (
+                f"{member.requires} is not installed (pip install 'stt-suite[{member.service}]')"
+            )
         elif member.model_env and not environ.get(member.model_env, "").strip():
             skipped[member.service] = f"no model configured (set {member.model_env})"
         else:
@@ -64,8 +73,11 @@ def runnable(
 
 
 def routing(members: tuple[Member, ...], running: list[Member]) -> RoutingConfig:
-    """Each language to its own service when it runs, then to the fallback when that runs."""
+    """Each language to its own service when it runs, then to the fallback when that runs;
+    the diarization service as the router's diarization target when it runs."""
     names = {m.service for m in running}
+    diarization = next((m.target for m in running if m.diarization), "")
+    running = [m for m in running if not m.diarization]
     routes: dict[str, tuple[str, ...]] = {}
     for member in members:
         chain = [name for name in (member.service, FALLBACK) if name in names]
@@ -76,4 +88,5 @@ def routing(members: tuple[Member, ...], running: list[Member]) -> RoutingConfig
         backends={m.service: m.target for m in running},
         routes=routes,
         detector=FALLBACK if FALLBACK in names else "",
+        diarization=diarization,
     )

@@ -8,6 +8,7 @@ than a window gives one window, padded with silence.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +41,13 @@ class SpeakerEncoder:
         self._encoder = None
 
     def load(self) -> None:
-        # Imported here: the package pulls in librosa and torch, which only this needs.
-        from resemblyzer import VoiceEncoder
+        # Imported here: the package pulls in librosa and torch, which only this needs. Its
+        # imports warn of APIs they use (pkg_resources, scipy.ndimage.morphology) on every
+        # start: notices for the package's maintainers, not for this service's logs.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+            from resemblyzer import VoiceEncoder
 
         self._encoder = VoiceEncoder(self._device, verbose=False)
 

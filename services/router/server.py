@@ -14,8 +14,8 @@ from services.core.http import ProbeServer
 from services.core.server import DRAIN_POLL_S, speech_grpc_server
 from services.router.health import RouterLifecycle
 from services.router.metrics import RouterMetrics
-from services.router.pool import BackendPool
-from services.router.routing import RoutingTable
+from services.router.pool import DIARIZATION_SERVICE, BackendPool
+from services.router.routing import DIARIZATION_BACKEND, RoutingTable
 from services.router.servicer import ROUTER, RouterServicer
 from services.router.settings import RouterSettings
 
@@ -28,7 +28,13 @@ class RouterServer:
         self.table = table or RoutingTable(settings.routing())
         self.metrics = RouterMetrics(ROUTER)
         self.lifecycle = RouterLifecycle(self.table.languages, self.metrics)
-        self.pool = BackendPool(self.table.backends, settings, self.metrics, self._backends_changed)
+        self.pool = BackendPool(
+            self.table.pool_targets,
+            settings,
+            self.metrics,
+            self._backends_changed,
+            {DIARIZATION_BACKEND: DIARIZATION_SERVICE},
+        )
         self.servicer = RouterServicer(
             settings, self.table, self.pool, self.lifecycle, self.metrics
         )
@@ -59,6 +65,7 @@ class RouterServer:
                 "http_port": self.http_port,
                 "routes": {r.pattern: list(r.backends) for r in self.table.routes},
                 "backends": self.table.backends,
+                "diarization": self.table.diarization,
             },
         )
 
