@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) -m bench.streaming
 	$(PY) -m bench.router
 	$(PY) -m bench.ctc
+	$(PY) -m bench.diarization
 
 # The router's overhead: the same cached request direct and through the router.
 bench-router: $(STAMP)
