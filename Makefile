@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(PY) -m bench.streaming
 	$(PY) -m bench.router
 	$(PY) -m bench.ctc
+	$(PY) -m bench.diarization
 	$(PY) -m bench.jobs
 
 # The router's overhead: the same cached request direct and through the router.

@@ -1,7 +1,6 @@
-"""The `stt` command: `stt serve SERVICE ...` runs a language service, `stt router ...` the
-router, `stt worker ...` job workers, `stt up` the router in front of every service that can
-run here with one worker, and `stt transcribe FILE ...` sends a file to one and prints what it
-heard."""
+"""The `stt` command: `stt serve SERVICE ...` runs a service, `stt router ...` the router,
+`stt worker ...` job workers, `stt up` the router in front of every service that can run here
+with one worker, and `stt transcribe FILE ...` sends a file to one and prints what it heard."""
 
 from __future__ import annotations
 
@@ -48,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stt", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run a language service in the foreground")
+    serve = commands.add_parser(
+        "serve", help="run a language service (or diarization) in the foreground"
+    )
     serve.add_argument("service", choices=sorted(registry.SERVICES))
     for flag, (kind, text) in SERVE_FLAGS.items():
         serve.add_argument(flag, type=kind, help=f"{text} (default: from the environment)")
@@ -116,7 +117,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     logs.configure(args.service, settings.log_level)
     tracing.configure(args.service, services.__version__)
-    server = SpeechServer(args.service, settings, module.Backend(settings))
+    server_class = getattr(module, "Server", SpeechServer)
+    server = server_class(args.service, settings, module.Backend(settings))
     return asyncio.run(serve(server))
 
 
@@ -173,6 +175,7 @@ def _up(args: argparse.Namespace) -> int:
         settings.database_url,
         router_port,
         stack.WORKER_HTTP_PORT + args.port_offset,
+        running,
     )
     children = [*map(stack.service_child, running), worker]
     return asyncio.run(up.run(router, children, settings.drain_grace_s))

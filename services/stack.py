@@ -2,14 +2,17 @@
 and the routing table that puts the router in front of them.
 
 The table below is the whole contract; adding a service is one line. A member runs when its
-service is part of this build (in `services/registry.py`) and, if it has no bundled model,
-when its model is configured (`<PREFIX>MODEL` in the environment). Whisper is multilingual,
-so it is every other language's fallback, and serves a language alone when its own service
-does not run.
+service is part of this build (in `services/registry.py`), when the package its default
+model comes in is installed, and, if it has no bundled model, when its model is configured
+(`<PREFIX>MODEL` in the environment). Whisper is multilingual, so it is every other
+language's fallback, and serves a language alone when its own service does not run. The
+diarization service serves no language: the router calls it for Recognize with speakers, the
+job worker for jobs with speakers.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -30,6 +33,8 @@ class Member:
     http_port: int
     languages: tuple[str, ...]  # the route patterns it is the first choice for
     model_env: str | None = None  # the variable that must name a model; None: bundled
+    requires: str | None = None  # a module that must be importable (its model's package)
+    diarization: bool = False  # the diarization service, not a language service
 
     @property
     def target(self) -> str:
@@ -40,6 +45,7 @@ MEMBERS = (
     Member("whisper_en", 50052, 9091, ("en",)),
     Member("hausa_stt", 50053, 9092, ("ha",), model_env="HAUSA_STT_MODEL"),
     Member("arabic_words", 50054, 9093, ("ar",), model_env="ARABIC_WORDS_MODEL"),
+    Member("diarization", 50055, 9094, (), requires="resemblyzer", diarization=True),
 )
 
 
@@ -70,9 +76,12 @@ def service_child(member: Member) -> Child:
     )
 
 
-def worker_child(data_dir: Path, database_url: str, router_port: int, http_port: int) -> Child:
-    """One job worker on the router's job store, transcribing through the router."""
-    argv = (
+def worker_child(
+    data_dir: Path, database_url: str, router_port: int, http_port: int, running: list[Member]
+) -> Child:
+    """One job worker on the router's job store, transcribing through the router, with the
+    diarization service when it runs."""
+    argv = [
         *_stt(),
         "worker",
         "--data-dir",
@@ -83,9 +92,13 @@ def worker_child(data_dir: Path, database_url: str, router_port: int, http_port:
         "127.0.0.1",
         "--http-port",
         str(http_port),
-    )
+    ]
+    diarization = next((m.target for m in running if m.diarization), "")
+    if diarization:
+        argv += ["--diarization-target", diarization]
     # A database URL holds a password: it goes in the environment, not on a command line.
-    return Child("worker", argv, {"WORKER_DATABASE_URL": database_url} if database_url else {})
+    env = {"WORKER_DATABASE_URL": database_url} if database_url else {}
+    return Child("worker", tuple(argv), env)
 
 
 def _stt() -> tuple[str, ...]:
@@ -108,6 +121,10 @@ def runnable(
     for member in members:
         if member.service not in registry.SERVICES:
             skipped[member.service] = "not part of this build"
+        elif member.requires and importlib.util.find_spec(member.requires) is None:
+            skipped[member.service] = (
+                f"{member.requires} is not installed (pip install 'stt-suite[{member.service}]')"
+            )
         elif member.model_env and not environ.get(member.model_env, "").strip():
             skipped[member.service] = f"no model configured (set {member.model_env})"
         else:
@@ -116,8 +133,11 @@ def runnable(
 
 
 def routing(members: tuple[Member, ...], running: list[Member]) -> RoutingConfig:
-    """Each language to its own service when it runs, then to the fallback when that runs."""
+    """Each language to its own service when it runs, then to the fallback when that runs;
+    the diarization service as the router's diarization target when it runs."""
     names = {m.service for m in running}
+    diarization = next((m.target for m in running if m.diarization), "")
+    running = [m for m in running if not m.diarization]
     routes: dict[str, tuple[str, ...]] = {}
     for member in members:
         chain = [name for name in (member.service, FALLBACK) if name in names]
@@ -128,4 +148,5 @@ def routing(members: tuple[Member, ...], running: list[Member]) -> RoutingConfig
         backends={m.service: m.target for m in running},
         routes=routes,
         detector=FALLBACK if FALLBACK in names else "",
+        diarization=diarization,
     )

@@ -80,6 +80,19 @@ def running(service: str, settings: ServiceSettings, backend: Backend) -> Iterat
 
 
 @contextlib.contextmanager
+def running_diarization(settings, backend) -> Iterator[RunningServer]:
+    """The diarization service on loopback; `server.diarize` is its stub."""
+    from services.diarization.server import DiarizationServer
+
+    server = RunningServer(lambda: DiarizationServer("diarization", settings, backend))
+    server.diarize = stt_pb2_grpc.DiarizationStub(server.channel)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
 def running_router(settings: RouterSettings) -> Iterator[RunningServer]:
     router = RunningServer(lambda: RouterServer(settings))
     try:
@@ -134,11 +147,13 @@ def manifest() -> list[dict[str, str]]:
     return [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:] if line]
 
 
-def espeak(text: str, ssml: bool = False, rate_wpm: int = 150) -> bytes:
+def espeak(
+    text: str, ssml: bool = False, rate_wpm: int = 150, voice: str = "en-us", pitch: int = 50
+) -> bytes:
     """Speech synthesised by espeak-ng, as WAV bytes."""
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")
-    args = ["espeak-ng", "-v", "en-us", "-s", str(rate_wpm), "--stdout"]
+    args = ["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(rate_wpm), "--stdout"]
     if ssml:
         args.append("-m")
     return subprocess.run([*args, text], check=True, capture_output=True).stdout

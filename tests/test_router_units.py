@@ -63,6 +63,27 @@ def test_compact_settings_lie_over_the_routes_file(tmp_path, monkeypatch):
     assert table.route("en-US").backends == ("hausa_stt",)
     assert table.route("ha").backends == ("hausa_stt", "whisper_en")
     assert table.detector == "whisper_en"
+    assert table.diarization == ""
+
+
+def test_the_diarization_target_comes_from_the_file_or_the_setting(tmp_path, monkeypatch):
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text(
+        "backends:\n  w: dns:///w:1\nroutes:\n  en: w\ndiarization: dns:///diarization:50051\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("ROUTER_ROUTES_FILE", str(routes_file))
+    table = RoutingTable(RouterSettings().routing())
+    assert table.diarization == "dns:///diarization:50051"
+    assert table.pool_targets == {"w": "dns:///w:1", "diarization": "dns:///diarization:50051"}
+    monkeypatch.setenv("ROUTER_DIARIZATION", "dns:///other:1")
+    assert RoutingTable(RouterSettings().routing()).diarization == "dns:///other:1"
+
+
+def test_a_language_backend_may_not_take_the_diarization_name():
+    settings = RouterSettings(routes="en=diarization", backends="diarization=x", diarization="y")
+    with pytest.raises(ValueError, match="may not be named 'diarization'"):
+        RoutingTable(settings.routing())
 
 
 @pytest.mark.parametrize(
@@ -83,13 +104,14 @@ def test_a_bad_table_is_refused_with_a_reason(routes, backends, message):
 def test_the_stack_routes_each_language_to_its_service_then_whisper():
     members = stack.shifted(stack.MEMBERS, 100)
     running, skipped = stack.runnable(members, environ={"HAUSA_STT_MODEL": "/models/ha"})
-    assert [m.service for m in running] == ["whisper_en", "hausa_stt"]
+    assert [m.service for m in running] == ["whisper_en", "hausa_stt", "diarization"]
     assert set(skipped) == {"arabic_words"}  # no model configured for it
     table = stack.routing(members, running)
     assert table.backends == {
         "whisper_en": "dns:///127.0.0.1:50152",
         "hausa_stt": "dns:///127.0.0.1:50153",
     }
+    assert table.diarization == "dns:///127.0.0.1:50155"
     assert table.routes == {
         "en": ("whisper_en",),
         "ha": ("hausa_stt", "whisper_en"),

@@ -1,5 +1,6 @@
-"""`stt up` as `make run` starts it: the router in front of whisper_en in one process tree,
-answering through the router, and stopped cleanly by SIGINT (Ctrl-C). Its ports are moved by
+"""`stt up` as `make run` starts it: the router in front of whisper_en and the diarization
+service in one process tree, answering through the router, and stopped cleanly by SIGINT
+(Ctrl-C). Its ports are moved by
 an offset so the test never meets a stack already running on the contract's ports."""
 
 import os
@@ -65,9 +66,17 @@ def test_stt_up_serves_through_the_router_and_stops_on_ctrl_c(whisper_model, aud
         response = stub.Recognize(request(clip("en/jfk.flac"), language_code="en"), timeout=120)
         assert response.service == "whisper_en"
         assert transcript(response).startswith("And so my fellow Americans")
+        speakers = request(clip("en/jfk.flac"), language_code="en")
+        speakers.config.diarization_config.enable_speaker_diarization = True
+        labelled = stub.Recognize(speakers, timeout=120).results[0].alternatives[0].words
+        assert {w.speaker_label for w in labelled} == {"1"}
         info = stub.GetServiceInfo(stt_pb2.GetServiceInfoRequest(), timeout=10)
         whisper_port = stack.MEMBERS[0].grpc_port + offset
-        assert [b.target for b in info.backends] == [f"dns:///127.0.0.1:{whisper_port}"]
+        diarization_port = stack.MEMBERS[3].grpc_port + offset
+        assert [b.target for b in info.backends] == [
+            f"dns:///127.0.0.1:{whisper_port}",
+            f"dns:///127.0.0.1:{diarization_port}",
+        ]
         assert list(info.language_codes) == ["ar", "en", "ha"]
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
@@ -76,8 +85,9 @@ def test_stt_up_serves_through_the_router_and_stops_on_ctrl_c(whisper_model, aud
         if process.poll() is None:
             process.kill()
         log = process.stderr.read()
-    assert '"msg": "all stopped", "exit_codes": {"whisper_en": 0, "worker": 0}' in log
+    assert '"exit_codes": {"whisper_en": 0, "diarization": 0, "worker": 0}' in log
     assert _free(whisper_port), "whisper_en outlived the tree"
+    assert _free(diarization_port), "diarization outlived the tree"
 
 
 def test_stt_router_refuses_an_empty_routing_table():

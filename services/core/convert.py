@@ -89,6 +89,12 @@ def decode_options(
             f"config.decoding.beam_size must be 0 (service default) to {MAX_BEAM_SIZE}, "
             f"got {decoding.beam_size}"
         )
+    if config.diarization_config.enable_speaker_diarization:
+        raise InvalidConfig(
+            "config.diarization_config.enable_speaker_diarization is served by the router, which "
+            f"joins the words of a language service with the diarization service's speaker "
+            f"turns; {service} only transcribes: send the request to the router"
+        )
     temperature = decoding.temperature if decoding.HasField("temperature") else None
     if temperature is not None and not (math.isfinite(temperature) and 0 <= temperature <= 2):
         raise InvalidConfig(f"config.decoding.temperature must be in [0, 2], got {temperature}")

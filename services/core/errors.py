@@ -52,6 +52,13 @@ class NotFound(SttError):
     reason = "NOT_FOUND"
 
 
+class FailedPrecondition(SttError):
+    """The request needs something this deployment lacks (a service that is not configured)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "FAILED_PRECONDITION"
+
+
 class OutOfRange(SttError):
     """A stream went past one of its bounds (duration, buffered audio)."""
 

@@ -121,13 +121,17 @@ class Recognizer:
     def _key(self, job: RecognitionJob) -> str:
         return cache_key(job.content, job.audio, job.options, job.vad, self._max_chunk_s)
 
-    @contextlib.contextmanager
-    def _stage(self, name: str) -> Iterator[None]:
-        """A child span of the request span, and a stage-duration observation."""
-        started = time.perf_counter()
-        with tracer.start_as_current_span(f"stt.{name}"):
-            try:
-                yield
-            finally:
-                elapsed = time.perf_counter() - started
-                self._metrics.stage.labels(self._metrics.service, name).observe(elapsed)
+    def _stage(self, name: str):
+        return stage(self._metrics, name)
+
+
+@contextlib.contextmanager
+def stage(metrics: ServiceMetrics, name: str) -> Iterator[None]:
+    """A child span of the request span, and a stage-duration observation."""
+    started = time.perf_counter()
+    with tracer.start_as_current_span(f"stt.{name}"):
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.stage.labels(metrics.service, name).observe(elapsed)

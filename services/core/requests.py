@@ -16,6 +16,7 @@ from services.core import tracing
 from services.core.logs import request_id_var, trace_id_var
 
 REQUEST_ID_HEADER = "x-request-id"
+SPEECH = "stt.v1.Speech"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -31,14 +32,16 @@ class RequestScope:
 
 
 @contextlib.contextmanager
-def request_scope(method: str, context, service: str) -> Iterator[RequestScope]:
-    """Serves one call of `stt.v1.Speech/<method>`; the caller sets `scope.code` on failure."""
+def request_scope(
+    method: str, context, service: str, rpc_service: str = SPEECH
+) -> Iterator[RequestScope]:
+    """Serves one call of `<rpc_service>/<method>`; the caller sets `scope.code` on failure."""
     metadata = context.invocation_metadata() or ()
     sent_id = next((v for k, v in metadata if k == REQUEST_ID_HEADER), "")
     request_id = sent_id if _REQUEST_ID.match(sent_id or "") else uuid.uuid4().hex
     parent = tracing.extract(metadata)
     with tracing.tracer.start_as_current_span(
-        f"stt.v1.Speech/{method}", context=parent, kind=trace.SpanKind.SERVER
+        f"{rpc_service}/{method}", context=parent, kind=trace.SpanKind.SERVER
     ) as span:
         span.set_attribute("stt.request_id", request_id)
         span.set_attribute("stt.service", service)

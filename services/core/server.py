@@ -1,8 +1,10 @@
-"""Hosts one backend as a gRPC service: build, start, load and warm up, serve, drain.
+"""Hosts one model as a gRPC service: build, start, load and warm up, serve, drain.
 
-`SpeechServer` wires the core's parts together; tests build one in process on port 0 and the
-command line calls `serve`, which runs until SIGTERM or SIGINT and then drains. The router
-hosts itself with the same `speech_grpc_server` and `serve`.
+`ModelServer` wires the core's parts (gate, health, probes, metrics, VAD) around a model and
+one servicer; `SpeechServer` hosts a language service's backend behind stt.v1.Speech, and the
+diarization service hosts its own on the same base. Tests build one in process on port 0 and
+the command line calls `serve`, which runs until SIGTERM or SIGINT and then drains. The router
+hosts itself with the same `grpc_server` and `serve`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Protocol
 
 import grpc
@@ -30,7 +32,7 @@ from services.core.http import ProbeServer
 from services.core.metrics import ServiceMetrics
 from services.core.recognizer import Recognizer
 from services.core.servicer import SpeechServicer
-from services.core.settings import ServerSettings, ServiceSettings
+from services.core.settings import ModelSettings, ServerSettings, ServiceSettings
 from services.core.vad import VadSettings, VoiceActivityDetector
 
 log = logging.getLogger("stt.server")
@@ -45,13 +47,40 @@ DRAIN_POLL_S = 0.05
 MIN_PING_INTERVAL_MS = 10_000
 
 
-class SpeechServer:
-    def __init__(self, service: str, settings: ServiceSettings, backend: Backend):
+class Loadable(Protocol):
+    """What a server loads before it serves: a language service's or diarization's backend."""
+
+    def load(self) -> None: ...
+
+    def warm_up(self) -> None: ...
+
+    @property
+    def info(self): ...
+
+
+class Hosted(Protocol):
+    """The servicer a `ModelServer` hosts."""
+
+    def shutdown(self) -> None: ...
+
+
+class ModelServer:
+    """One model behind one gRPC service, with the core's gate, health, probes and metrics.
+
+    A subclass sets `grpc_service` (the full service name its health entry carries), makes
+    `servicer` in its constructor, and adds it to the gRPC server in `add_servicer`.
+    """
+
+    grpc_service: str = ""
+
+    def __init__(
+        self, service: str, settings: ModelSettings, backend: Loadable, metrics: ServiceMetrics
+    ):
         self.service = service
         self.settings = settings
         self.backend = backend
-        self.metrics = ServiceMetrics(service)
-        self.lifecycle = Lifecycle([SPEECH_SERVICE], self.metrics)
+        self.metrics = metrics
+        self.lifecycle = Lifecycle([self.grpc_service], self.metrics)
         self.vad = VoiceActivityDetector(
             VadSettings(
                 threshold=settings.vad_threshold,
@@ -60,21 +89,14 @@ class SpeechServer:
             )
         )
         self.gate = Gate(settings.max_concurrency, settings.max_queue, settings.queue_timeout_s)
-        recognizer = Recognizer(
-            backend,
-            self.vad,
-            AudioLimits(settings.max_audio_bytes, settings.max_audio_seconds),
-            ResultCache(settings.cache_size),
-            self.metrics,
-            settings.max_chunk_seconds,
-        )
-        self.servicer = SpeechServicer(
-            service, settings, backend, recognizer, self.gate, self.lifecycle, self.metrics
-        )
+        self.servicer: Hosted | None = None
         self.probes = ProbeServer(settings.host, settings.http_port, self.lifecycle, self.metrics)
         self._grpc: grpc.aio.Server | None = None
         self.grpc_port = 0
         self._loading: asyncio.Task | None = None
+
+    def add_servicer(self, server: grpc.aio.Server) -> None:
+        raise NotImplementedError
 
     @property
     def http_port(self) -> int:
@@ -94,7 +116,7 @@ class SpeechServer:
 
     def _grpc_server(self) -> grpc.aio.Server:
         limit = 2 * self.settings.max_audio_bytes + MESSAGE_HEADROOM_BYTES
-        return speech_grpc_server(self.servicer, self.lifecycle, limit)
+        return grpc_server(self.add_servicer, [self.grpc_service], self.lifecycle, limit)
 
     async def wait_loaded(self) -> bool:
         """Waits for the model; True when SERVING, False when loading failed."""
@@ -157,14 +179,37 @@ class SpeechServer:
         )
 
 
-def speech_grpc_server(
-    servicer: stt_pb2_grpc.SpeechServicer,
+class SpeechServer(ModelServer):
+    """A language service: its backend behind stt.v1.Speech."""
+
+    grpc_service = SPEECH_SERVICE
+
+    def __init__(self, service: str, settings: ServiceSettings, backend: Backend):
+        super().__init__(service, settings, backend, ServiceMetrics(service))
+        recognizer = Recognizer(
+            backend,
+            self.vad,
+            AudioLimits(settings.max_audio_bytes, settings.max_audio_seconds),
+            ResultCache(settings.cache_size),
+            self.metrics,
+            settings.max_chunk_seconds,
+        )
+        self.servicer = SpeechServicer(
+            service, settings, backend, recognizer, self.gate, self.lifecycle, self.metrics
+        )
+
+    def add_servicer(self, server: grpc.aio.Server) -> None:
+        stt_pb2_grpc.add_SpeechServicer_to_server(self.servicer, server)
+
+
+def grpc_server(
+    add_servicer: Callable[[grpc.aio.Server], None],
+    service_names: list[str],
     lifecycle: Lifecycle,
     max_message_bytes: int,
-    extra: Sequence[tuple[Callable[[object, grpc.aio.Server], None], object, str]] = (),
 ) -> grpc.aio.Server:
-    """A server for stt.v1.Speech with health and reflection, as every stt-suite server runs it,
-    plus `extra` services as (add-to-server function, servicer, full service name).
+    """A server with `add_servicer`'s services, health and reflection, as every stt-suite
+    server runs it.
 
     Made on the running event loop, which grpc.aio binds the server to.
     """
@@ -176,18 +221,29 @@ def speech_grpc_server(
             ("grpc.http2.min_ping_interval_without_data_ms", MIN_PING_INTERVAL_MS),
         ]
     )
-    stt_pb2_grpc.add_SpeechServicer_to_server(servicer, server)
+    add_servicer(server)
     health_pb2_grpc.add_HealthServicer_to_server(lifecycle.health, server)
-    for add, extra_servicer, _ in extra:
-        add(extra_servicer, server)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-    names = [SPEECH_SERVICE, *(name for _, _, name in extra), health_name]
-    reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
+    reflection.enable_server_reflection(
+        [*service_names, health_name, reflection.SERVICE_NAME], server
+    )
     return server
 
 
+def speech_grpc_server(
+    servicer: stt_pb2_grpc.SpeechServicer, lifecycle: Lifecycle, max_message_bytes: int
+) -> grpc.aio.Server:
+    """A server for stt.v1.Speech alone, with health and reflection."""
+    return grpc_server(
+        lambda server: stt_pb2_grpc.add_SpeechServicer_to_server(servicer, server),
+        [SPEECH_SERVICE],
+        lifecycle,
+        max_message_bytes,
+    )
+
+
 class Servable(Protocol):
-    """What `serve` runs: a language service's `SpeechServer`, or the router."""
+    """What `serve` runs: a `ModelServer` (a language service, diarization), or the router."""
 
     settings: ServerSettings
 

@@ -6,26 +6,23 @@ Every language service runs this same class; what differs is the backend behind 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 
-import grpc
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
 import services
-from services.core import convert, languages
+from services.core import convert
 from services.core.backend import Backend
-from services.core.errors import SttError, to_grpc_status
+from services.core.calls import UnaryCalls
 from services.core.gate import Gate
 from services.core.health import Lifecycle, State
 from services.core.metrics import ServiceMetrics
 from services.core.recognizer import Recognition, Recognizer
-from services.core.requests import REQUEST_ID_HEADER, RequestScope, abandoned_code, request_scope
+from services.core.requests import SPEECH, RequestScope
 from services.core.settings import ServiceSettings
 from services.core.slots import InferenceSlots
 from services.core.stream_servicer import StreamServicer
 
-log = logging.getLogger("stt.servicer")
 # Lifecycle states as GetServiceInfo reports them.
 INFO_STATES = {
     State.STARTING: stt_pb2.ServiceInfo.STARTING,
@@ -56,6 +53,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         self._slots = InferenceSlots(gate, metrics, service)
         self._caching = settings.cache_size > 0
         self._streams = StreamServicer(service, settings, backend, self._slots, metrics)
+        self._calls = UnaryCalls(service, SPEECH, lifecycle, metrics)
 
     async def Recognize(self, request, context):
         language = request.config.language_code
@@ -98,53 +96,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         return response, detection.language or "unknown"
 
     async def _answer(self, method: str, language: str, handler, request, context):
-        """Serves one unary call: scope, readiness, error mapping and metrics around `handler`,
-        which returns the response and the language to count it under."""
-        started = time.perf_counter()
-        language = languages.metric_label(language)
-        refusal = None
-        with request_scope(method, context, self._service) as scope:
-            try:
-                self._lifecycle.require_ready()
-                response, language = await handler(request, context, scope, started)
-                context.set_trailing_metadata(((REQUEST_ID_HEADER, scope.request_id),))
-                return response
-            except SttError as error:
-                scope.code = error.code
-                self._count_rejection(error)
-                log.info(
-                    "request refused", extra={"code": error.code.name, "reason": error.message}
-                )
-                refusal = to_grpc_status(error, scope.request_id)
-            except asyncio.CancelledError:
-                scope.code = abandoned_code(context)
-                raise
-            except Exception as error:
-                scope.code = grpc.StatusCode.INTERNAL
-                log.exception("request failed")
-                refusal = to_grpc_status(error, scope.request_id)
-            finally:
-                code = scope.code.name
-                self._metrics.requests.labels(self._service, method, language, code).inc()
-                elapsed = time.perf_counter() - started
-                self._metrics.latency.labels(self._service, method).observe(elapsed)
-                log.info(
-                    "request finished",
-                    extra={
-                        "method": method,
-                        "code": code,
-                        "language": language,
-                        "duration_ms": round(elapsed * 1000, 1),
-                    },
-                )
-        # Answered only now, so whoever reads the metrics after the refusal finds it counted.
-        await context.abort_with_status(refusal)
-
-    def _count_rejection(self, error: SttError) -> None:
-        if error.code is grpc.StatusCode.RESOURCE_EXHAUSTED:
-            self._metrics.rejections.labels(self._service, "overloaded").inc()
-        elif error.code is grpc.StatusCode.UNAVAILABLE:
-            self._metrics.rejections.labels(self._service, "not_ready").inc()
+        return await self._calls.answer(method, language, handler, request, context)
 
     async def StreamingRecognize(self, request_iterator, context):
         requests = aiter(request_iterator)

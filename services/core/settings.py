@@ -1,5 +1,6 @@
 """Settings shared by every server: `ServerSettings` for anything that serves gRPC (the router
-too), `ServiceSettings` for the language services. Each server subclasses with its env prefix.
+too), `ModelSettings` for a server that hosts a model (the language services and diarization),
+`ServiceSettings` for the language services. Each server subclasses with its env prefix.
 
 Every field is read from the environment (`<PREFIX>_<FIELD>`, e.g. `WHISPER_EN_GRPC_PORT`),
 and the command line overrides it. `docs/configuration.md` lists them all; a test keeps that
@@ -26,7 +27,7 @@ class ServerSettings(BaseSettings):
     log_level: str = Field("info", description="debug, info, warning or error.")
 
 
-class ServiceSettings(ServerSettings):
+class ModelSettings(ServerSettings):
     model: str = Field(description="Model to serve: a local path or a hub id.")
     max_concurrency: int = Field(4, ge=1, description="Inferences run at the same time.")
     max_queue: int = Field(
@@ -36,12 +37,24 @@ class ServiceSettings(ServerSettings):
         30.0, gt=0, description="Longest wait in the queue before RESOURCE_EXHAUSTED."
     )
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$", description="auto, cpu or cuda.")
+    cpu_threads: int = Field(
+        0, ge=0, description="Threads per inference on CPU; 0 lets the runtime decide."
+    )
+    max_audio_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Largest audio content accepted, in bytes."
+    )
+    max_audio_seconds: float = Field(
+        900.0, gt=0, description="Longest audio accepted in one request, in seconds."
+    )
+    vad_threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability.")
+    vad_min_silence_ms: int = Field(500, ge=0, description="Pause length that ends a speech span.")
+    vad_speech_pad_ms: int = Field(200, ge=0, description="Audio kept on each side of speech.")
+
+
+class ServiceSettings(ModelSettings):
     compute_type: str = Field(
         "auto",
         description="Precision: auto (float16 on GPU, int8 on CPU), or e.g. float32, int8_float16.",
-    )
-    cpu_threads: int = Field(
-        0, ge=0, description="Threads per inference on CPU; 0 lets the runtime decide."
     )
     gpu_memory_fraction: float = Field(
         0.9,
@@ -50,16 +63,7 @@ class ServiceSettings(ServerSettings):
         description="Share of GPU memory a torch backend may take (CTranslate2 has no such cap).",
     )
     cache_size: int = Field(256, ge=0, description="Results kept in the LRU cache; 0 disables.")
-    max_audio_bytes: int = Field(
-        64 * 1024 * 1024, gt=0, description="Largest audio content accepted, in bytes."
-    )
-    max_audio_seconds: float = Field(
-        900.0, gt=0, description="Longest audio accepted by Recognize, in seconds."
-    )
     vad_enabled: bool = Field(True, description="Default for the per-request VAD switch.")
-    vad_threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability.")
-    vad_min_silence_ms: int = Field(500, ge=0, description="Pause length that ends a speech span.")
-    vad_speech_pad_ms: int = Field(200, ge=0, description="Audio kept on each side of speech.")
     max_chunk_seconds: float = Field(
         30.0, gt=1, description="Longest piece of speech sent to the model in one call."
     )

@@ -1,5 +1,7 @@
 """A job's speaker diarization: the diarization service hears the whole job audio at once
-(speaker identities must hold across chunks), and its turns label the job's words."""
+(speaker identities must hold across chunks), and its turns label the job's words and split
+its results where the speaker changes (`services.speakers.label_results`, as the router's
+Recognize does)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import grpc
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
 from services.jobs.calls import CHANNEL_OPTIONS, JobFailed, PatientCaller, Stop
+from services.speakers import label_results
 
 
 class Diarizer:
@@ -41,13 +44,4 @@ class Diarizer:
             config=config, audio=stt_pb2.RecognitionAudio(content=content)
         )
         response = self._caller.call(self._stub.Diarize, request, request_id, stop)
-        return label_words(results, response.turns), response.speaker_count
-
-
-def label_words(
-    results: list[stt_pb2.SpeechRecognitionResult], turns
-) -> list[stt_pb2.SpeechRecognitionResult]:
-    """Seam for the shared labelling of words with speaker turns (services/speakers.py)."""
-    raise JobFailed(
-        grpc.StatusCode.UNIMPLEMENTED, "labelling words with speakers is not available yet"
-    )
+        return label_results(results, response.turns), response.speaker_count

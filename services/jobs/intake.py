@@ -9,6 +9,7 @@ worker, which may be on another machine: only the form of the uri is checked her
 from __future__ import annotations
 
 import re
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,9 +19,10 @@ from stt.v1 import stt_pb2
 
 from services.core import audio
 from services.core.convert import audio_spec
-from services.core.errors import InvalidArgument, InvalidAudio, InvalidConfig, QuotaExceeded
+from services.core.errors import InvalidArgument, InvalidAudio, QuotaExceeded
 from services.jobs.store import Job, Store
 from services.router.routing import RoutingTable
+from services.speakers import check_bounds
 
 DEFAULT_TENANT = "default"
 _TENANT = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
@@ -75,7 +77,8 @@ class JobIntake:
         spec = audio_spec(config)
         if config.language_code.strip():
             self._table.route(config.language_code)
-        _check_diarization(config.diarization_config)
+        # The diarization service holds the upper bound; what needs no service is checked here.
+        check_bounds(config.diarization_config, most=sys.maxsize)
         source = request.audio.WhichOneof("audio_source")
         if source is None:
             raise InvalidAudio("audio is empty: put the audio bytes in audio.content or a uri")
@@ -131,12 +134,3 @@ def check_uri(uri: str) -> None:
         raise InvalidArgument(f"audio.uri {uri!r} must be file:///absolute/path")
     if parsed.scheme != "file" and not parsed.hostname:
         raise InvalidArgument(f"audio.uri {uri!r} names no host")
-
-
-def _check_diarization(config: stt_pb2.SpeakerDiarizationConfig) -> None:
-    low, high = config.min_speaker_count, config.max_speaker_count
-    if low < 0 or high < 0 or (low and high and low > high):
-        raise InvalidConfig(
-            "diarization_config speaker counts must be >= 0 with min_speaker_count <= "
-            f"max_speaker_count, got {low} and {high}"
-        )

@@ -9,10 +9,12 @@ The file (`ROUTER_ROUTES_FILE`) holds the whole table:
       en*: [whisper_en]
       ha: [hausa_stt, whisper_en]
     detector: whisper_en
+    diarization: dns:///diarization.stt.svc.cluster.local:50051
 
 `ROUTER_BACKENDS` (`name=target;name=target`) and `ROUTER_ROUTES`
 (`pattern=backend,backend;pattern=backend`) lie over it: an entry with the same backend name
-or the same pattern replaces the file's, so one file can serve several environments.
+or the same pattern replaces the file's, so one file can serve several environments;
+`ROUTER_DIARIZATION` replaces the file's diarization target.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class RoutingConfig:
     backends: dict[str, str] = field(default_factory=dict)
     routes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     detector: str = ""
+    diarization: str = ""  # the diarization service's target; empty: none
 
     def overlay(self, top: RoutingConfig) -> RoutingConfig:
         """This table with `top`'s entries added, replacing those with the same key."""
@@ -57,6 +60,7 @@ class RoutingConfig:
             backends={**self.backends, **top.backends},
             routes={**self.routes, **top.routes},
             detector=top.detector or self.detector,
+            diarization=top.diarization or self.diarization,
         )
 
 
@@ -84,8 +88,11 @@ def load_file(path: Path) -> RoutingConfig:
         document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ValueError(f"cannot read the routing file {path}: {error}") from error
-    if not isinstance(document, dict) or set(document) - {"backends", "routes", "detector"}:
-        raise ValueError(f"{path}: expected a mapping with backends, routes and detector")
+    keys = {"backends", "routes", "detector", "diarization"}
+    if not isinstance(document, dict) or set(document) - keys:
+        raise ValueError(
+            f"{path}: expected a mapping with backends, routes, detector and diarization"
+        )
     backends = document.get("backends") or {}
     routes = document.get("routes") or {}
     if not isinstance(backends, dict) or not isinstance(routes, dict):
@@ -97,6 +104,7 @@ def load_file(path: Path) -> RoutingConfig:
         backends={str(name): str(target) for name, target in backends.items()},
         routes=table,
         detector=str(document.get("detector") or ""),
+        diarization=str(document.get("diarization") or ""),
     )
 
 

@@ -9,10 +9,11 @@ import grpc
 from stt.v1 import stt_pb2
 
 import services
+from services.core.server import SPEECH_SERVICE
 from services.core.servicer import INFO_STATES
 from services.router.health import RouterLifecycle
 from services.router.pool import BackendChannel, BackendPool
-from services.router.routing import RoutingTable
+from services.router.routing import DIARIZATION_BACKEND, RoutingTable
 from services.router.settings import RouterSettings
 
 
@@ -20,6 +21,7 @@ async def service_info(
     table: RoutingTable, pool: BackendPool, lifecycle: RouterLifecycle, settings: RouterSettings
 ) -> stt_pb2.ServiceInfo:
     backends = await asyncio.gather(*(_backend_info(b, settings.info_timeout_s) for b in pool))
+    speech = [b for b in backends if b.service != DIARIZATION_BACKEND]
     return stt_pb2.ServiceInfo(
         service="router",
         version=services.__version__,
@@ -27,13 +29,21 @@ async def service_info(
         ready=lifecycle.all_covered,
         state=INFO_STATES[lifecycle.state],
         max_audio_bytes=settings.max_message_bytes,
-        streaming_supported=any(b.streaming_supported for b in backends),
+        streaming_supported=any(b.streaming_supported for b in speech),
         backends=backends,
         routes=[stt_pb2.Route(pattern=r.pattern, backends=r.backends) for r in table.routes],
     )
 
 
 async def _backend_info(backend: BackendChannel, timeout_s: float) -> stt_pb2.ServiceInfo:
+    if backend.health_service != SPEECH_SERVICE:
+        # Not a Speech service (diarization): what its health check last said.
+        return stt_pb2.ServiceInfo(
+            service=backend.name,
+            backend_name=backend.name,
+            target=backend.target,
+            ready=backend.serving,
+        )
     try:
         info = await backend.speech.GetServiceInfo(
             stt_pb2.GetServiceInfoRequest(), timeout=timeout_s

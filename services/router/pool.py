@@ -17,25 +17,31 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from stt.v1 import stt_pb2_grpc
+from stt.v1 import stt_pb2, stt_pb2_grpc
 
 from services.core.server import SPEECH_SERVICE
 from services.router.metrics import RouterMetrics
 from services.router.settings import RouterSettings
 
 log = logging.getLogger("stt.router.pool")
-SERVICE_CONFIG = {
-    "loadBalancingConfig": [{"round_robin": {}}],
-    "healthCheckConfig": {"serviceName": SPEECH_SERVICE},
-}
+DIARIZATION_SERVICE = stt_pb2.DESCRIPTOR.services_by_name["Diarization"].full_name
 # A replica that went away is tried again within seconds, not gRPC's default two minutes.
 RECONNECT_BACKOFF_MS = (500, 5_000)
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
-def channel_options(settings: RouterSettings) -> list[tuple[str, object]]:
+def service_config(health_service: str) -> dict:
+    return {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "healthCheckConfig": {"serviceName": health_service},
+    }
+
+
+def channel_options(
+    settings: RouterSettings, health_service: str = SPEECH_SERVICE
+) -> list[tuple[str, object]]:
     return [
-        ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
+        ("grpc.service_config", json.dumps(service_config(health_service))),
         ("grpc.keepalive_time_ms", round(settings.keepalive_time_s * 1000)),
         ("grpc.keepalive_timeout_ms", round(settings.keepalive_timeout_s * 1000)),
         ("grpc.keepalive_permit_without_calls", 1),
@@ -57,11 +63,19 @@ class BackendChannel:
     (grpc/grpc#36066), and a stream refused at once must reach the client with its status.
     """
 
-    def __init__(self, name: str, target: str, options: list[tuple[str, object]]):
+    def __init__(
+        self,
+        name: str,
+        target: str,
+        options: list[tuple[str, object]],
+        health_service: str = SPEECH_SERVICE,
+    ):
         self.name = name
         self.target = target
+        self.health_service = health_service  # the health entry that says it serves
         self.channel = grpc.aio.insecure_channel(target, options=options)
         self.speech = stt_pb2_grpc.SpeechStub(self.channel)
+        self.diarization = stt_pb2_grpc.DiarizationStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.stream_channel = grpc.insecure_channel(target, options=options)
         self.streams = stt_pb2_grpc.SpeechStub(self.stream_channel)
@@ -79,8 +93,12 @@ class BackendPool:
         settings: RouterSettings,
         metrics: RouterMetrics,
         on_change: Callable[[], Awaitable[None]],
+        health_services: dict[str, str] | None = None,
     ):
         self._targets = backends
+        # The gRPC service whose health tells whether a backend serves; stt.v1.Speech unless
+        # named here (the diarization service's is stt.v1.Diarization).
+        self._health_services = health_services or {}
         self._settings = settings
         self._metrics = metrics
         self._on_change = on_change
@@ -99,9 +117,10 @@ class BackendPool:
     async def start(self) -> None:
         """Opens every channel (on the running loop, as grpc.aio needs), checks each backend
         once, then keeps checking in the background."""
-        options = channel_options(self._settings)
         for name, target in self._targets.items():
-            self._backends[name] = BackendChannel(name, target, options)
+            health = self._health_services.get(name, SPEECH_SERVICE)
+            options = channel_options(self._settings, health)
+            self._backends[name] = BackendChannel(name, target, options, health)
             self._metrics.backend_up.labels(self._metrics.service, name).set(0)
         await asyncio.gather(*(self._check(b) for b in self))
         await self._on_change()
@@ -123,7 +142,7 @@ class BackendPool:
 
     async def _check(self, backend: BackendChannel) -> bool:
         """Asks the backend's health once; True when its serving state changed."""
-        request = health_pb2.HealthCheckRequest(service=SPEECH_SERVICE)
+        request = health_pb2.HealthCheckRequest(service=backend.health_service)
         try:
             reply = await backend.health.Check(request, timeout=self._settings.health_timeout_s)
             serving = reply.status == _SERVING

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from services.core.errors import UnsupportedLanguage
 from services.router.config import ANY, DEFAULT_DETECTOR, RoutingConfig, normalise
 
+# The name the router gives the diarization service among its backends.
+DIARIZATION_BACKEND = "diarization"
+
 
 @dataclass(frozen=True)
 class Route:
@@ -34,9 +37,21 @@ class RoutingTable:
         self.detector = config.detector or (
             DEFAULT_DETECTOR if DEFAULT_DETECTOR in self.backends else ""
         )
+        self.diarization = config.diarization
         if not self.routes:
             raise ValueError("the routing table has no routes: set ROUTER_ROUTES or a routes file")
         self._check_names()
+        if self.diarization and DIARIZATION_BACKEND in self.backends:
+            raise ValueError(
+                f"a language backend may not be named {DIARIZATION_BACKEND!r}: the router gives "
+                "that name to the diarization service"
+            )
+
+    @property
+    def pool_targets(self) -> dict[str, str]:
+        """Every service the router calls, by name: the language backends and diarization."""
+        extra = {DIARIZATION_BACKEND: self.diarization} if self.diarization else {}
+        return {**self.backends, **extra}
 
     @property
     def languages(self) -> list[str]:

@@ -9,16 +9,17 @@ import time
 
 import grpc
 from google.longrunning import operations_pb2, operations_pb2_grpc
+from stt.v1 import stt_pb2_grpc
 
 from services.core.health import State
 from services.core.http import ProbeServer
-from services.core.server import DRAIN_POLL_S, speech_grpc_server
+from services.core.server import DRAIN_POLL_S, SPEECH_SERVICE, grpc_server
 from services.jobs.db import open_database
 from services.jobs.store import Store
 from services.router.health import RouterLifecycle
 from services.router.metrics import RouterMetrics
-from services.router.pool import BackendPool
-from services.router.routing import RoutingTable
+from services.router.pool import DIARIZATION_SERVICE, BackendPool
+from services.router.routing import DIARIZATION_BACKEND, RoutingTable
 from services.router.servicer import ROUTER, RouterServicer
 from services.router.settings import RouterSettings
 
@@ -39,7 +40,13 @@ class RouterServer:
         self.table = table or RoutingTable(settings.routing())
         self.metrics = RouterMetrics(ROUTER)
         self.lifecycle = RouterLifecycle(self.table.languages, self.metrics)
-        self.pool = BackendPool(self.table.backends, settings, self.metrics, self._backends_changed)
+        self.pool = BackendPool(
+            self.table.pool_targets,
+            settings,
+            self.metrics,
+            self._backends_changed,
+            {DIARIZATION_BACKEND: DIARIZATION_SERVICE},
+        )
         self.store = open_store(settings) if settings.jobs_enabled else None
         self.servicer = RouterServicer(
             settings, self.table, self.pool, self.lifecycle, self.metrics, self.store
@@ -57,13 +64,11 @@ class RouterServer:
         """Opens the backend channels, checks every backend once, then starts serving."""
         await self.lifecycle.set(State.STARTING)
         await self.pool.start()
-        operations = (
-            operations_pb2_grpc.add_OperationsServicer_to_server,
-            self.servicer.operations,
-            OPERATIONS_SERVICE,
-        )
-        self._grpc = speech_grpc_server(
-            self.servicer, self.lifecycle, self.settings.max_message_bytes, [operations]
+        self._grpc = grpc_server(
+            self._add_servicers,
+            [SPEECH_SERVICE, OPERATIONS_SERVICE],
+            self.lifecycle,
+            self.settings.max_message_bytes,
         )
         address = f"{self.settings.host}:{self.settings.grpc_port}"
         self.grpc_port = self._grpc.add_insecure_port(address)
@@ -77,8 +82,13 @@ class RouterServer:
                 "http_port": self.http_port,
                 "routes": {r.pattern: list(r.backends) for r in self.table.routes},
                 "backends": self.table.backends,
+                "diarization": self.table.diarization,
             },
         )
+
+    def _add_servicers(self, server: grpc.aio.Server) -> None:
+        stt_pb2_grpc.add_SpeechServicer_to_server(self.servicer, server)
+        operations_pb2_grpc.add_OperationsServicer_to_server(self.servicer.operations, server)
 
     async def wait_loaded(self) -> bool:
         """The router loads nothing: it is up once started."""

@@ -23,6 +23,7 @@ from services.core.requests import REQUEST_ID_HEADER, abandoned_code, request_sc
 from services.jobs.intake import JobIntake
 from services.jobs.service import OperationsServicer
 from services.jobs.store import Store
+from services.router import speakers
 from services.router.failover import Call, Failover
 from services.router.health import RouterLifecycle
 from services.router.info import service_info
@@ -53,6 +54,7 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
         self._metrics = metrics
         self._failover = Failover(pool, settings, metrics)
         self._streams = StreamRelay(self._failover, settings.max_streams)
+        self._speakers = speakers.SpeakerLabels(table, self._failover)
         self.in_flight = 0
         intake = None
         if store is not None:
@@ -64,22 +66,27 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
 
     async def Recognize(self, request, context):
         async with self.serving("Recognize", context) as call:
-            probability = None
-            if not request.config.language_code.strip():
-                detected = await self._detect(request, call)
-                request.config.language_code = detected.language_code
-                probability = detected.language_probability
-            route = self._route(request.config.language_code, call, probability is not None)
-            response = await self._failover.call(
-                call,
-                route.backends,
-                lambda b, timeout: b.speech.Recognize(
-                    request, timeout=timeout, metadata=call.metadata
-                ),
-            )
-            if probability is not None:
-                response.language_probability = probability
-            return response
+            if speakers.wanted(request.config):
+                return await self._speakers.recognize(request, call, self._recognize)
+            return await self._recognize(request, call)
+
+    async def _recognize(
+        self, request: stt_pb2.RecognizeRequest, call: Call
+    ) -> stt_pb2.RecognizeResponse:
+        probability = None
+        if not request.config.language_code.strip():
+            detected = await self._detect(request, call)
+            request.config.language_code = detected.language_code
+            probability = detected.language_probability
+        route = self._route(request.config.language_code, call, probability is not None)
+        response = await self._failover.call(
+            call,
+            route.backends,
+            lambda b, timeout: b.speech.Recognize(request, timeout=timeout, metadata=call.metadata),
+        )
+        if probability is not None:
+            response.language_probability = probability
+        return response
 
     async def LongRunningRecognize(self, request, context):
         async with self.serving("LongRunningRecognize", context) as call:
@@ -96,6 +103,7 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
             first = await anext(request_iterator, None)
             if first is None or not first.HasField("streaming_config"):
                 raise InvalidArgument("the first message of a stream must carry streaming_config")
+            speakers.refuse_streaming(first.streaming_config.config)
             # No audio has come yet to detect a language in: an empty code goes to the detector.
             route = self._route(first.streaming_config.config.language_code, call, False)
             limit = self._settings.stream_replay_bytes

@@ -44,6 +44,11 @@ class RouterSettings(StoreSettings, ServerSettings):
         description="Backend that detects the language when a request gives none; "
         "empty: the routes file's, else whisper_en when it is a backend.",
     )
+    diarization: str = Field(
+        "",
+        description="gRPC target of the diarization service (e.g. `dns:///diarization:50051`), "
+        "for Recognize with speaker diarization; empty: the routes file's, else none.",
+    )
     max_attempts: int = Field(
         4, ge=1, description="Most backend calls one request makes, over replicas and fallbacks."
     )
@@ -137,5 +142,5 @@ class RouterSettings(StoreSettings, ServerSettings):
         routes: dict[str, tuple[str, ...]] = {}
         for pattern, chain in self.routes.items():
             config.add_route(routes, pattern, tuple(chain))
-        top = config.RoutingConfig(dict(self.backends), routes, self.detector)
+        top = config.RoutingConfig(dict(self.backends), routes, self.detector, self.diarization)
         return base.overlay(top)

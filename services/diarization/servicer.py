@@ -1,0 +1,108 @@
+"""The stt.v1.Diarization servicer: reads the request, runs the diarizer in an inference slot,
+answers with the turns. Readiness, errors and metrics are the core's (`UnaryCalls`)."""
+
+from __future__ import annotations
+
+import time
+
+from stt.v1 import stt_pb2, stt_pb2_grpc
+
+from services.core.calls import UnaryCalls
+from services.core.convert import audio_spec, duration
+from services.core.errors import InvalidAudio
+from services.core.gate import Gate
+from services.core.health import Lifecycle
+from services.core.requests import RequestScope
+from services.core.slots import InferenceSlots
+from services.diarization.backend import DiarizationBackend
+from services.diarization.diarizer import DiarizationJob, DiarizationResult, Diarizer
+from services.diarization.metrics import DiarizationMetrics
+from services.diarization.settings import DiarizationSettings
+from services.speakers import SpeakerBounds, check_bounds
+
+DIARIZATION = stt_pb2.DESCRIPTOR.services_by_name["Diarization"].full_name
+# The metrics' language label: diarization hears any language ("und", undetermined).
+ANY_LANGUAGE = "und"
+
+
+class DiarizationServicer(stt_pb2_grpc.DiarizationServicer):
+    def __init__(
+        self,
+        service: str,
+        settings: DiarizationSettings,
+        backend: DiarizationBackend,
+        diarizer: Diarizer,
+        gate: Gate,
+        lifecycle: Lifecycle,
+        metrics: DiarizationMetrics,
+    ):
+        self._service = service
+        self._settings = settings
+        self._backend = backend
+        self._diarizer = diarizer
+        self._metrics = metrics
+        self._slots = InferenceSlots(gate, metrics, service)
+        self._calls = UnaryCalls(service, DIARIZATION, lifecycle, metrics)
+
+    async def Diarize(self, request, context):
+        return await self._calls.answer("Diarize", ANY_LANGUAGE, self._diarize, request, context)
+
+    async def _diarize(self, request, context, scope: RequestScope, started: float):
+        job = to_job(request, self._settings)
+        result = await self._slots.run(context, self._diarizer.run, job)
+        elapsed = time.perf_counter() - started
+        self._observe(result, elapsed)
+        return self._response(result, scope.request_id, elapsed), ANY_LANGUAGE
+
+    def _response(
+        self, result: DiarizationResult, request_id: str, elapsed_s: float
+    ) -> stt_pb2.DiarizeResponse:
+        turns = [
+            stt_pb2.SpeakerTurn(
+                start_offset=duration(turn.start),
+                end_offset=duration(turn.end),
+                speaker_label=str(turn.speaker),
+            )
+            for turn in result.diarization.turns
+        ]
+        return stt_pb2.DiarizeResponse(
+            turns=turns,
+            speaker_count=result.diarization.speaker_count,
+            audio_duration=duration(result.audio_seconds),
+            request_id=request_id,
+            service=self._service,
+            model=self._backend.info.model,
+            processing_time=duration(elapsed_s),
+        )
+
+    def _observe(self, result: DiarizationResult, elapsed_s: float) -> None:
+        service = self._service
+        self._metrics.audio_seconds.labels(service, ANY_LANGUAGE).inc(result.audio_seconds)
+        if result.audio_seconds > 0:
+            self._metrics.real_time_factor.labels(service).observe(elapsed_s / result.audio_seconds)
+        self._metrics.speakers.labels(service).observe(result.diarization.speaker_count)
+
+    def shutdown(self) -> None:
+        self._slots.shutdown()
+
+
+def to_job(request: stt_pb2.DiarizeRequest, settings: DiarizationSettings) -> DiarizationJob:
+    source = request.audio.WhichOneof("audio_source")
+    if source is None or (source == "content" and not request.audio.content):
+        raise InvalidAudio("audio is empty: put the audio bytes in audio.content")
+    if source != "content":
+        raise InvalidAudio(
+            "the diarization service takes the audio bytes in audio.content; audio.uri is read "
+            "by LongRunningRecognize only"
+        )
+    bounds = check_bounds(request.config.diarization_config, settings.max_speakers)
+    return DiarizationJob(
+        request.audio.content, audio_spec(request.config), resolved(bounds, settings)
+    )
+
+
+def resolved(bounds: SpeakerBounds, settings: DiarizationSettings) -> SpeakerBounds:
+    """Bounds with the service's defaults where the request left them 0."""
+    low = bounds.min_count or 1
+    high = bounds.max_count or max(settings.default_max_speakers, low)
+    return SpeakerBounds(low, high)
