@@ -23,6 +23,16 @@ class Diarizer:
         if self._channel is not None:
             self._channel.close()
 
+    def require(self) -> None:
+        """Fails a job that asks for speakers on a worker without the service, before any of
+        its audio is transcribed."""
+        if self._stub is None:
+            raise JobFailed(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "the job asks for speaker diarization, but its worker has no diarization "
+                "service (WORKER_DIARIZATION_TARGET)",
+            )
+
     def label(
         self,
         content: bytes,
@@ -33,12 +43,7 @@ class Diarizer:
     ) -> tuple[list[stt_pb2.SpeechRecognitionResult], int]:
         """The results with each word's speaker, split where the speaker changes, and the
         number of speakers found."""
-        if self._stub is None:
-            raise JobFailed(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "the job asks for speaker diarization, but its worker has no diarization "
-                "service (WORKER_DIARIZATION_TARGET)",
-            )
+        self.require()
         # The audio as the client sent it (compressed, usually), read as the job's config says.
         request = stt_pb2.DiarizeRequest(
             config=config, audio=stt_pb2.RecognitionAudio(content=content)

@@ -56,6 +56,9 @@ class JobRunner:
     def run(self) -> stt_pb2.LongRunningRecognizeResponse:
         request = stt_pb2.LongRunningRecognizeRequest.FromString(self._job.request)
         config = request.config
+        diarizing = config.diarization_config.enable_speaker_diarization
+        if diarizing:
+            self._diarizer.require()
         content = self._content(request)
         limits = audio.AudioLimits(self._settings.max_audio_bytes, self._settings.max_audio_seconds)
         samples = audio.decode(content, audio_spec(config), limits).samples
@@ -81,7 +84,7 @@ class JobRunner:
                 raise Stopped("the job was taken over, cancelled or deleted")
         results = [r for index in range(len(plan)) for r in done[index].results]
         speakers = 0
-        if config.diarization_config.enable_speaker_diarization:
+        if diarizing:
             results, speakers = self._diarizer.label(
                 content, config, results, self._request_id("diarize"), self._stop
             )
