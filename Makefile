@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-deps proto docs bench bench-router lint clean
+.PHONY: install run test test-deps proto docs bench bench-router lint images chart-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,19 @@ bench: $(STAMP)
 # The router's overhead: the same cached request direct and through the router.
 bench-router: $(STAMP)
 	$(PY) -m bench.router
+
+# The container images: CPU (`stt-suite:<version>`) and CUDA (`stt-suite:<version>-cuda`).
+# Needs a container engine; IMAGE names the repository to tag for, e.g. a registry path.
+IMAGE ?= stt-suite
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+DOCKER ?= docker
+images:
+	$(DOCKER) build -f docker/Dockerfile -t $(IMAGE):$(VERSION) .
+	$(DOCKER) build -f docker/Dockerfile.cuda -t $(IMAGE):$(VERSION)-cuda .
+
+# The Helm chart and Dockerfile checks alone (they are part of `make test` too).
+chart-check: $(STAMP)
+	$(PY) -m pytest -q tests/test_chart.py tests/test_images.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

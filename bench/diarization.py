@@ -12,7 +12,9 @@ side of every reference boundary (as in the NIST RT evaluations) and with none.
 from __future__ import annotations
 
 import csv
+import os
 import resource
+import statistics
 import time
 
 from bench import docs, machine
@@ -90,7 +92,7 @@ def cases():
     reference, skip = long_reference()
     long_clip = (AUDIO_DIR / LONG).read_bytes()
     for bounds in (SpeakerBounds(), SpeakerBounds(1, 15)):
-        name = f"13 clips joined, bounds {bounds.min_count}-{bounds.max_count}"
+        name = "13 clips joined, 127 s"
         yield (name, long_clip, reference, skip, bounds, "14 (11 scored)")
 
 
@@ -114,11 +116,12 @@ def long_reference() -> tuple[list[tuple[float, float, str]], tuple[float, float
 
 def row(diarizer, settings, name, content, reference, skip, bounds, truth) -> list[str]:
     job = DiarizationJob(content, AudioSpec(), resolved(bounds, settings))
-    times = []
+    times, cpu_times = [], []
     for _ in range(RUNS):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = diarizer.run(job, Cancellation())
         times.append(time.perf_counter() - started)
+        cpu_times.append(time.process_time() - cpu_started)
     found = [(t.start, t.end, str(t.speaker)) for t in result.diarization.turns]
     seconds = result.audio_seconds
     scored = _scored(reference, skip)
@@ -127,13 +130,17 @@ def row(diarizer, settings, name, content, reference, skip, bounds, truth) -> li
         errors = [
             f"{100 * der(scored, _outside(found, skip), collar):.1f}%" for collar in (0.5, 0.0)
         ]
-    shown = "estimated" if bounds == SpeakerBounds() else f"{bounds.min_count}-{bounds.max_count}"
+    used = resolved(bounds, settings)
+    shown = f"{used.min_count}-{used.max_count}"
+    if bounds == SpeakerBounds():
+        shown += " (default)"
     return [
         name,
         f"{seconds:.1f}",
         shown,
         f"{result.diarization.speaker_count} of {truth}",
-        f"{sorted(times)[len(times) // 2] / seconds:.3f}",
+        f"{statistics.median(times) / seconds:.3f}",
+        f"{statistics.median(cpu_times) / seconds:.3f}",
         *errors,
     ]
 
@@ -164,9 +171,10 @@ def render(rows: list[list[str]], costs: tuple[float, float, float], load_at_sta
     header = [
         "audio",
         "seconds",
-        "speakers asked",
+        "speaker bounds",
         "speakers found",
-        "RTF",
+        "RTF (wall)",
+        "CPU s per audio s",
         "DER (0.25 s collar)",
         "DER (no collar)",
     ]
@@ -177,11 +185,14 @@ def render(rows: list[list[str]], costs: tuple[float, float, float], load_at_sta
             f"`python -m bench.diarization` on {described['CPU']}, {described['Cores']} cores, "
             f"no GPU, {described['Date']}; load average at start and end "
             f"{described['Load average (1 min), start / end']}. RTF is the median of {RUNS} runs "
-            "of the whole Diarize path (decode, VAD, embeddings, clustering, turns) over the "
-            "audio's duration. DER is pyannote.metrics' diarization error rate (missed speech, "
-            "false alarm and speaker confusion over reference speech).",
+            "of the whole Diarize path (decode, VAD, embeddings, clustering, turns) over "
+            "the audio's duration; CPU seconds (all threads) per audio second hardly count "
+            "time lost to other work on the machine, so they stay comparable when it is busy. "
+            "DER is pyannote.metrics' diarization error rate (missed speech, false alarm and "
+            "speaker confusion over reference speech).",
             "",
             docs.table(header, rows),
+            *busy_note(load_at_start),
             "",
             f"Loading the encoder took {load_s:.1f} s, the warm-up {warm_s:.1f} s (librosa "
             f"compiles its kernels on first use); the process peaked at {rss_mb:.0f} MB.",
@@ -196,6 +207,18 @@ def render(rows: list[list[str]], costs: tuple[float, float, float], load_at_sta
             "bound of 8 speakers caps the estimate.",
         ]
     )
+
+
+def busy_note(load_at_start: float) -> list[str]:
+    """A warning under the table when other work kept the machine's cores busy."""
+    if load_at_start <= (os.cpu_count() or 1):
+        return []
+    return [
+        "",
+        "The machine was shared and busy (a load average above its core count): wall-clock "
+        "figures are inflated and vary from run to run; CPU seconds vary less, but not "
+        "nothing, as cores shared with other work run slower.",
+    ]
 
 
 if __name__ == "__main__":

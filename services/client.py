@@ -1,9 +1,11 @@
-"""A small synchronous client for stt.v1.Speech, used by `stt transcribe`, tests and benchmarks."""
+"""A small synchronous client for stt.v1.Speech, used by `stt transcribe`, `stt check`, tests
+and benchmarks."""
 
 from __future__ import annotations
 
 import grpc
 from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
 
@@ -39,6 +41,24 @@ def recognize(
             raise RecognizeError(error.code().name, error.details() or "") from error
 
 
+def check(target: str, health_entry: str = "", timeout: float = 10.0) -> stt_pb2.ServiceInfo:
+    """The server's info, once its gRPC health entry says SERVING; RecognizeError otherwise."""
+    with grpc.insecure_channel(target) as channel:
+        try:
+            health = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=health_entry), timeout=timeout
+            )
+            info = stt_pb2_grpc.SpeechStub(channel).GetServiceInfo(
+                stt_pb2.GetServiceInfoRequest(), timeout=timeout
+            )
+        except grpc.RpcError as error:
+            raise RecognizeError(error.code().name, error.details() or "") from error
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(health.status)
+    if health.status != health_pb2.HealthCheckResponse.SERVING:
+        raise RecognizeError(status, f"health entry {health_entry!r} is {status}")
+    return info
+
+
 def to_text(response: stt_pb2.RecognizeResponse, words: bool) -> str:
     lines = []
     for result in response.results:
@@ -56,5 +76,5 @@ def to_text(response: stt_pb2.RecognizeResponse, words: bool) -> str:
     return "\n".join(lines)
 
 
-def to_json(response: stt_pb2.RecognizeResponse) -> str:
+def to_json(response: stt_pb2.RecognizeResponse | stt_pb2.ServiceInfo) -> str:
     return json_format.MessageToJson(response, indent=2, ensure_ascii=False)

@@ -81,3 +81,29 @@ def tiny_models(tmp_path_factory):
     from tests.ctc_support import TinyModels
 
     return TinyModels(tmp_path_factory.mktemp("ctc-models"))
+
+
+DROPIN_ROUTES = "en*=whisper_en;es=whisper_en"
+DROPIN_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def dropin_router(whisper_model):
+    """A router with every API on (stt.v1, Google, Riva, OpenAI) in front of a warm whisper_en
+    with default limits, shared by the tests of the three drop-in front ends."""
+    from services.router.settings import RouterSettings
+    from tests.support import running_router
+
+    settings = whisper_settings(whisper_model)
+    with running("whisper_en", settings, WhisperBackend(settings)) as whisper:
+        assert whisper.wait_loaded(), "whisper_en failed to load"
+        router_settings = RouterSettings(
+            grpc_port=0,
+            http_port=0,
+            backends={"whisper_en": f"dns:///{whisper.target}"},
+            routes=DROPIN_ROUTES,
+            health_interval_s=0.2,
+            openai_max_request_bytes=DROPIN_MAX_REQUEST_BYTES,
+        )
+        with running_router(router_settings) as router:
+            yield router

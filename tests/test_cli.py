@@ -1,8 +1,11 @@
 """`stt transcribe` against a real server: text, words, JSON, and errors with exit codes."""
 
 import json
+import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.support import AUDIO_DIR
 
@@ -46,3 +49,54 @@ def test_serve_refuses_bad_settings():
     done = stt("serve", "whisper_en", "--max-concurrency", "0")
     assert done.returncode == 2
     assert "max_concurrency" in done.stderr
+
+
+def test_check_prints_the_info_of_a_serving_server(whisper_server):
+    done = stt("check", "--target", whisper_server.target)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["service"] == "whisper_en" and info["ready"] is True
+
+
+def test_check_fails_with_the_status(whisper_server):
+    unknown = stt("check", "--target", whisper_server.target, "--health-entry", "no.such.Service")
+    assert unknown.returncode == 1
+    assert "NOT_FOUND" in unknown.stderr
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = stt("check", "--target", f"127.0.0.1:{port}", "--timeout", "2")
+    assert down.returncode == 1
+    assert down.stderr.startswith(f"stt check: 127.0.0.1:{port}: UNAVAILABLE")
+
+
+def test_fetch_joins_the_bundled_model_into_the_cache(tmp_path):
+    environ = {**os.environ, "WHISPER_EN_MODEL_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "fetch", "whisper_en"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environ,
+    )
+    assert done.returncode == 0, done.stderr
+    folder = Path(done.stdout.strip())
+    assert folder == tmp_path / "whisper-base-ct2"
+    assert (folder / "model.bin").stat().st_size > 100_000_000
+
+
+def test_fetch_leaves_a_folder_and_fails_offline_on_a_missing_hub_id(tmp_path):
+    folder = stt("fetch", "hausa_stt", "--model", str(tmp_path))
+    assert folder.returncode == 0, folder.stderr
+    assert folder.stdout.strip() == str(tmp_path)
+    environ = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    for service, model in (("arabic_words", "example-org/absent-model"), ("whisper_en", "tiny")):
+        done = subprocess.run(
+            [sys.executable, "-m", "services.cli", "fetch", service, "--model", model],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**environ, "WHISPER_EN_MODEL_CACHE_DIR": str(tmp_path / "ct2")},
+        )
+        assert done.returncode == 1
+        assert done.stderr.startswith(f"stt fetch: cannot fetch '{model}':")

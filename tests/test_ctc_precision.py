@@ -11,7 +11,7 @@ from stt.v1 import stt_pb2
 from services.core.backend import Cancellation, DecodeOptions
 from services.ctc.model import CtcModel
 from tests.ctc_support import TINY_CASES, model_dir, settings
-from tests.support import clip, request, running, transcript
+from tests.support import clip, metric, request, running, transcript
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -132,3 +132,7 @@ def test_gpu_float16_with_a_memory_cap(tiny_models, audio_dir, case):
         assert info.device == "cuda" and info.precision == "float16"
         assert backend.window_seconds in (20.0, 25.0, 30.0)
         assert server.stub.Recognize(request(clip(case.clip))).results
+        # What the chart's GPU memory alert divides: held memory by the card's size.
+        reserved = metric(server, "stt_gpu_memory_bytes", kind="reserved")
+        total = metric(server, "stt_gpu_memory_bytes", kind="total")
+        assert 0 < reserved < total == torch.cuda.get_device_properties(0).total_memory

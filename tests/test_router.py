@@ -222,6 +222,7 @@ def test_health_per_language_and_overall(router, whisper_server, whisper_ar):
     assert check(router, "stt.v1.Speech/ha") == NOT_SERVING
     assert check(router, "") == NOT_SERVING  # one language has no serving backend
     assert http_get(router, "/readyz") == (200, "serving\n")  # the router itself is up
+    assert check(router, "router") == SERVING  # what the cluster's probes ask
     settings = router_settings(
         "en=whisper_en;ar=whisper_ar,whisper_en",
         whisper_en=whisper_server.target,

@@ -32,6 +32,8 @@ class DecodeOptions:
     prefix: str = ""
     # Expected phrases: a backend that scores them returns them ranked (see `Backend.check`).
     phrases: tuple[str, ...] = ()
+    # English text for speech in any language, for a backend that `translates`.
+    translate_to_english: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ class Backend(abc.ABC):
     #: Longest audio, in seconds, one `transcribe` call handles well; the core cuts longer
     #: audio at pauses into pieces no longer than this.
     max_chunk_seconds: float = 30.0
+    #: Whether the model can translate speech into English text (`DecodeOptions`).
+    translates: bool = False
 
     @abc.abstractmethod
     def load(self) -> None:
@@ -143,6 +147,10 @@ class Backend(abc.ABC):
         if options.phrases:
             raise InvalidConfig(
                 "this service does not score speech_contexts phrases; leave them out"
+            )
+        if options.translate_to_english and not self.translates:
+            raise InvalidConfig(
+                "config.decoding.translate_to_english: this service does not translate"
             )
 
     @abc.abstractmethod

@@ -103,6 +103,7 @@ def decode_options(
         beam_size=decoding.beam_size,
         temperature=temperature,
         initial_prompt=decoding.initial_prompt,
+        translate_to_english=decoding.translate_to_english,
         word_timestamps=config.enable_word_time_offsets or config.enable_word_confidence,
         phrases=_phrases(config),
     )

@@ -45,13 +45,6 @@ class UnsupportedLanguage(InvalidArgument):
     reason = "UNSUPPORTED_LANGUAGE"
 
 
-class NotFound(SttError):
-    """What the request names does not exist (an unknown or deleted operation)."""
-
-    code = grpc.StatusCode.NOT_FOUND
-    reason = "NOT_FOUND"
-
-
 class FailedPrecondition(SttError):
     """The request needs something this deployment lacks (a service that is not configured)."""
 
@@ -110,6 +103,13 @@ class Cancelled(SttError):
 class DeadlineExceeded(SttError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
     reason = "DEADLINE_EXCEEDED"
+
+
+class NotFound(SttError):
+    """A named thing that does not exist: a model not served, an unknown or deleted operation."""
+
+    code = grpc.StatusCode.NOT_FOUND
+    reason = "NOT_FOUND"
 
 
 class Unimplemented(SttError):

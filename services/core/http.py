@@ -1,69 +1,121 @@
-"""The HTTP side of a service: /metrics for Prometheus, /healthz (live) and /readyz (ready).
+"""The HTTP side of every server: /metrics for Prometheus, /healthz (live) and /readyz (ready),
+plus whatever routes a server adds (the router's OpenAI audio API).
 
-A small threaded server from the standard library, so probes and scrapes answer at once even
-while every inference slot is busy.
+An ASGI app (Starlette) served by uvicorn on the server's own event loop, beside its gRPC
+server. The socket is bound when the server is made, so a port already taken is an error
+before anything starts, and port 0 picks a free one that `port` then tells.
 """
 
 from __future__ import annotations
 
-import threading
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator, Sequence
 
+import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from services.core.health import Lifecycle
 from services.core.metrics import ServerMetrics
 
+# Long enough for a response being written to finish; drains wait for requests beforehand.
+SHUTDOWN_GRACE_S = 5.0
+BACKLOG = 256
 
-class ProbeServer:
-    def __init__(self, host: str, port: int, lifecycle: Lifecycle, metrics: ServerMetrics):
-        handler = _handler_class(lifecycle, metrics)
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="http-probes", daemon=True
+
+def probe_routes(lifecycle: Lifecycle, metrics: ServerMetrics) -> list[Route]:
+    async def scrape(request: Request) -> Response:
+        metrics.before_scrape()
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def probe(ok: bool) -> Response:
+        return PlainTextResponse(f"{lifecycle.state.value}\n", status_code=200 if ok else 503)
+
+    async def healthz(request: Request) -> Response:
+        return probe(lifecycle.live)
+
+    async def readyz(request: Request) -> Response:
+        return probe(lifecycle.ready)
+
+    return [
+        Route("/metrics", scrape, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse("not found\n", status_code=404)
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its signal handling: the process's own handlers drain every server."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class HttpServer:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        lifecycle: Lifecycle,
+        metrics: ServerMetrics,
+        routes: Sequence[BaseRoute] = (),
+    ):
+        self.app = Starlette(
+            routes=[*probe_routes(lifecycle, metrics), *routes],
+            exception_handlers={404: _not_found},
         )
+        self._socket = _bind(host, port)
+        config = uvicorn.Config(
+            self.app,
+            log_config=None,
+            log_level="warning",  # probes and scrapes every few seconds: no line each
+            access_log=False,
+            lifespan="off",
+            ws="none",
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        )
+        self._server = _EmbeddedServer(config)
+        self._task: asyncio.Task | None = None
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return self._socket.getsockname()[1]
 
-    def start(self) -> None:
-        self._thread.start()
+    async def start(self) -> None:
+        """Serves on the running event loop; returns once the socket accepts connections."""
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # start-up failed: raise its error
+            await asyncio.sleep(0.01)
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    async def stop(self) -> None:
+        if self._task is None:
+            self._socket.close()
+            return
+        self._server.should_exit = True
+        await self._task
 
 
-def _handler_class(lifecycle: Lifecycle, metrics: ServerMetrics):
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                metrics.before_scrape()
-                self._send(HTTPStatus.OK, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
-            elif path == "/healthz":
-                self._probe(lifecycle.live)
-            elif path == "/readyz":
-                self._probe(lifecycle.ready)
-            else:
-                self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
-
-        def _probe(self, ok: bool) -> None:
-            status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
-            body = f"{lifecycle.state.value}\n".encode()
-            self._send(status, body, "text/plain")
-
-        def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args) -> None:
-            """Probes and scrapes arrive every few seconds: not worth a log line each."""
-
-    return Handler
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock

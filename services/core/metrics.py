@@ -121,7 +121,7 @@ class ServiceMetrics(ServerMetrics):
         )
         self.gpu_memory = Gauge(
             "stt_gpu_memory_bytes",
-            "GPU memory held by this process (CUDA only).",
+            "GPU memory held by this process, and the card's total (CUDA only).",
             ["service", "kind"],
             registry=r,
         )
@@ -142,3 +142,6 @@ class ServiceMetrics(ServerMetrics):
             return
         self.gpu_memory.labels(self.service, "allocated").set(torch.cuda.memory_allocated())
         self.gpu_memory.labels(self.service, "reserved").set(torch.cuda.memory_reserved())
+        # The card's size, so that an alert can compare what is held with the share allowed.
+        total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+        self.gpu_memory.labels(self.service, "total").set(total)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import grpc
 from opentelemetry import trace
@@ -36,19 +36,37 @@ def request_scope(
     method: str, context, service: str, rpc_service: str = SPEECH
 ) -> Iterator[RequestScope]:
     """Serves one call of `<rpc_service>/<method>`; the caller sets `scope.code` on failure."""
-    metadata = context.invocation_metadata() or ()
+    with open_scope(
+        f"{rpc_service}/{method}",
+        context.invocation_metadata() or (),
+        context.time_remaining(),
+        {"stt.service": service},
+    ) as scope:
+        yield scope
+
+
+@contextlib.contextmanager
+def open_scope(
+    span_name: str,
+    metadata: Iterable[tuple[str, str | bytes]],
+    remaining_s: float | None,
+    attributes: dict[str, str],
+) -> Iterator[RequestScope]:
+    """The scope of a request that arrived with `metadata` (gRPC metadata or HTTP headers,
+    lower-case keys) and `remaining_s` until its deadline (None: no deadline)."""
+    metadata = tuple(metadata)
     sent_id = next((v for k, v in metadata if k == REQUEST_ID_HEADER), "")
     request_id = sent_id if _REQUEST_ID.match(sent_id or "") else uuid.uuid4().hex
     parent = tracing.extract(metadata)
     with tracing.tracer.start_as_current_span(
-        f"{rpc_service}/{method}", context=parent, kind=trace.SpanKind.SERVER
+        span_name, context=parent, kind=trace.SpanKind.SERVER
     ) as span:
         span.set_attribute("stt.request_id", request_id)
-        span.set_attribute("stt.service", service)
-        remaining = context.time_remaining()
-        if remaining is not None:
+        for key, value in attributes.items():
+            span.set_attribute(key, value)
+        if remaining_s is not None:
             # The caller's deadline as it arrived here, so a trace shows it reached each hop.
-            span.set_attribute("stt.deadline_s", remaining)
+            span.set_attribute("stt.deadline_s", remaining_s)
         tokens = (request_id_var.set(request_id), trace_id_var.set(tracing.trace_id_hex(span)))
         scope = RequestScope(request_id, span)
         try:

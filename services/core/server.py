@@ -14,7 +14,7 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import grpc
@@ -28,7 +28,7 @@ from services.core.backend import Backend
 from services.core.cache import ResultCache
 from services.core.gate import Gate
 from services.core.health import Lifecycle, State
-from services.core.http import ProbeServer
+from services.core.http import HttpServer
 from services.core.metrics import ServiceMetrics
 from services.core.recognizer import Recognizer
 from services.core.servicer import SpeechServicer
@@ -90,7 +90,7 @@ class ModelServer:
         )
         self.gate = Gate(settings.max_concurrency, settings.max_queue, settings.queue_timeout_s)
         self.servicer: Hosted | None = None
-        self.probes = ProbeServer(settings.host, settings.http_port, self.lifecycle, self.metrics)
+        self.http = HttpServer(settings.host, settings.http_port, self.lifecycle, self.metrics)
         self._grpc: grpc.aio.Server | None = None
         self.grpc_port = 0
         self._loading: asyncio.Task | None = None
@@ -100,7 +100,7 @@ class ModelServer:
 
     @property
     def http_port(self) -> int:
-        return self.probes.port
+        return self.http.port
 
     async def start(self) -> None:
         """Starts answering at once (NOT_SERVING), then loads and warms the model behind it."""
@@ -110,7 +110,7 @@ class ModelServer:
         )
         await self.lifecycle.set(State.STARTING)
         await self._grpc.start()
-        self.probes.start()
+        await self.http.start()
         log.info("listening", extra={"grpc_port": self.grpc_port, "http_port": self.http_port})
         self._loading = asyncio.create_task(self._load_and_warm_up())
 
@@ -141,7 +141,7 @@ class ModelServer:
         if self._loading and not self._loading.done():
             self._loading.cancel()
         self.servicer.shutdown()
-        self.probes.stop()
+        await self.http.stop()
         log.info("stopped")
 
     async def _load_and_warm_up(self) -> None:
@@ -231,15 +231,23 @@ def grpc_server(
 
 
 def speech_grpc_server(
-    servicer: stt_pb2_grpc.SpeechServicer, lifecycle: Lifecycle, max_message_bytes: int
+    servicer: stt_pb2_grpc.SpeechServicer,
+    lifecycle: Lifecycle,
+    max_message_bytes: int,
+    handlers: Sequence[grpc.GenericRpcHandler] = (),
+    reflected: Sequence[str] = (),
 ) -> grpc.aio.Server:
-    """A server for stt.v1.Speech alone, with health and reflection."""
-    return grpc_server(
-        lambda server: stt_pb2_grpc.add_SpeechServicer_to_server(servicer, server),
-        [SPEECH_SERVICE],
-        lifecycle,
-        max_message_bytes,
-    )
+    """A server for stt.v1.Speech (the router's) with health and reflection.
+
+    `handlers` serve more services beside it (the router's Google and Riva APIs), and
+    `reflected` names those that reflection lists.
+    """
+
+    def add_servicers(server: grpc.aio.Server) -> None:
+        stt_pb2_grpc.add_SpeechServicer_to_server(servicer, server)
+        server.add_generic_rpc_handlers(tuple(handlers))
+
+    return grpc_server(add_servicers, [SPEECH_SERVICE, *reflected], lifecycle, max_message_bytes)
 
 
 class Servable(Protocol):

@@ -90,6 +90,10 @@ class CtcBackend(Backend):
             raise InvalidConfig("config.decoding.temperature: this service does not sample")
         if options.initial_prompt:
             raise InvalidConfig("config.decoding.initial_prompt: a CTC model takes no prompt")
+        if options.translate_to_english:
+            raise InvalidConfig(
+                "config.decoding.translate_to_english: this service does not translate"
+            )
         for phrase in options.phrases:
             self._vocab.spell(phrase, self.text_rules)  # refuses what the model cannot write
 

@@ -55,6 +55,15 @@ class JobIntake:
         self._quota = quota
         self._limits = limits
 
+    def language_label(self, code: str) -> str:
+        """The route a job's language takes (its metrics label), or "detect" when the first
+        chunk will tell; refuses an unrouted language, or none where nothing can detect it."""
+        if code.strip():
+            return self._table.route(code).pattern
+        if not self._table.detector:
+            raise InvalidArgument("language_code is required: this router has no detector")
+        return "detect"
+
     def tenant(self, metadata: tuple[tuple[str, str], ...]) -> str:
         """The tenant a job is charged to: the one the call names, else the default one."""
         return self.named_tenant(metadata) or DEFAULT_TENANT
@@ -75,8 +84,6 @@ class JobIntake:
         """Checks the request, charges the quota, stores the job. Blocking: run it off the loop."""
         config = request.config
         spec = audio_spec(config)
-        if config.language_code.strip():
-            self._table.route(config.language_code)
         # The diarization service holds the upper bound; what needs no service is checked here.
         check_bounds(config.diarization_config, most=sys.maxsize)
         source = request.audio.WhichOneof("audio_source")

@@ -9,7 +9,7 @@ import asyncio
 import logging
 
 from services.core.health import Lifecycle, State
-from services.core.http import ProbeServer
+from services.core.http import HttpServer
 from services.jobs.db import open_database
 from services.jobs.metrics import WorkerMetrics
 from services.jobs.settings import WorkerSettings
@@ -34,17 +34,17 @@ class WorkerServer:
         self.lifecycle = Lifecycle([], self.metrics)
         self.store = open_store(settings)
         self.worker = Worker(settings, self.store, self.metrics)
-        self.probes = ProbeServer(settings.host, settings.http_port, self.lifecycle, self.metrics)
+        self.http = HttpServer(settings.host, settings.http_port, self.lifecycle, self.metrics)
         self._loading: asyncio.Task | None = None
         self._running: asyncio.Future | None = None
 
     @property
     def http_port(self) -> int:
-        return self.probes.port
+        return self.http.port
 
     async def start(self) -> None:
         await self.lifecycle.set(State.STARTING)
-        self.probes.start()
+        await self.http.start()
         self._loading = asyncio.create_task(self._load_and_run())
 
     async def _load_and_run(self) -> None:
@@ -83,6 +83,6 @@ class WorkerServer:
                 await asyncio.wait_for(asyncio.shield(self._running), grace_s + 5)
             except TimeoutError:
                 log.warning("the worker did not let go of its job in time")
-        self.probes.stop()
+        await self.http.stop()
         self.store.close()
         log.info("stopped")

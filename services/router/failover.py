@@ -40,6 +40,7 @@ class Call:
     deadline: float  # time.monotonic() value
     metadata: tuple[tuple[str, str], ...]
     span: trace.Span  # the router's server span, for attempt events
+    request_id: str = ""
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()

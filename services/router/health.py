@@ -2,8 +2,9 @@
 
 gRPC health reads SERVING for the whole server ("" and `stt.v1.Speech`) while every route has
 a serving backend, and for `stt.v1.Speech/<language>` while that route has one. `/readyz`
-follows the router's own lifecycle only: a router that can still serve some languages stays
-in its load balancer.
+and the health entry `router` follow the router's own lifecycle only: a router that can still
+serve some languages stays in its load balancer, and a cluster's gRPC probes ask `router`, so
+a backend that is down never restarts the router or takes it out of its Service.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from services.core.health import Lifecycle
 from services.core.server import SPEECH_SERVICE
 from services.router.metrics import RouterMetrics
 
+# The health entry that follows the router's own lifecycle (started, not draining), as /readyz.
+SELF_ENTRY = "router"
+
 
 def language_entry(language: str) -> str:
     return f"{SPEECH_SERVICE}/{language}"
@@ -19,7 +23,8 @@ def language_entry(language: str) -> str:
 
 class RouterLifecycle(Lifecycle):
     def __init__(self, languages: list[str], metrics: RouterMetrics):
-        super().__init__([SPEECH_SERVICE, *map(language_entry, languages)], metrics)
+        entries = [SPEECH_SERVICE, SELF_ENTRY, *map(language_entry, languages)]
+        super().__init__(entries, metrics)
         self._router_metrics = metrics
         self._covered = dict.fromkeys(languages, False)
 
@@ -28,6 +33,8 @@ class RouterLifecycle(Lifecycle):
         return self.ready and all(self._covered.values())
 
     def serving(self, name: str) -> bool:
+        if name == SELF_ENTRY:
+            return self.ready
         _, _, language = name.partition("/")
         if language:
             return self.ready and self._covered[language]

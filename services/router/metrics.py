@@ -2,6 +2,8 @@
 
 `language` is the route's pattern (`en`, `ha`, `*`), `detect` before a language is known and
 `unknown` for a code no route matches, so clients' spellings of a code never multiply series.
+`api` is the API a request came through: `stt` (stt.v1), `google`, `riva` or `openai`; its
+`method` is the stt.v1 call it became (`Recognize`, `StreamingRecognize`, `DetectLanguage`).
 """
 
 from __future__ import annotations
@@ -42,14 +44,15 @@ class RouterMetrics(ServerMetrics):
         r = self.registry
         self.requests = Counter(
             "stt_router_requests",
-            "Requests the router finished, by the status its client got.",
-            ["service", "method", "language", "code"],
+            "Requests the router finished, by the API they came through and the status its "
+            "client got.",
+            ["service", "api", "method", "language", "code"],
             registry=r,
         )
         self.latency = Histogram(
             "stt_router_request_duration_seconds",
             "Time from a request's arrival at the router to its answer.",
-            ["service", "method"],
+            ["service", "api", "method"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -68,7 +71,7 @@ class RouterMetrics(ServerMetrics):
         self.rejections = Counter(
             "stt_router_rejections",
             "Requests the router itself refused, by reason.",
-            ["service", "method", "language", "reason"],
+            ["service", "api", "method", "language", "reason"],
             registry=r,
         )
         self.detections = Counter(

@@ -1,5 +1,7 @@
-"""Hosts the router: its backend pool, its stt.v1.Speech servicer with health and reflection,
-and its HTTP probes and metrics; drains like a language service on SIGTERM."""
+"""Hosts the router: its backend pool, request path and job store; on the gRPC port
+stt.v1.Speech and google.longrunning.Operations with health and reflection, and the Google and
+Riva services; on the HTTP port metrics, probes and
+the OpenAI audio API. Drains like a language service on SIGTERM."""
 
 from __future__ import annotations
 
@@ -9,18 +11,25 @@ import time
 
 import grpc
 from google.longrunning import operations_pb2, operations_pb2_grpc
-from stt.v1 import stt_pb2_grpc
 
+from services.core.audio import AudioLimits
 from services.core.health import State
-from services.core.http import ProbeServer
-from services.core.server import DRAIN_POLL_S, SPEECH_SERVICE, grpc_server
+from services.core.http import HttpServer
+from services.core.server import DRAIN_POLL_S, speech_grpc_server
 from services.jobs.db import open_database
+from services.jobs.intake import JobIntake
+from services.jobs.service import OperationsServicer
 from services.jobs.store import Store
+from services.router.dropin import riva_service
+from services.router.dropin.google_service import GoogleSpeech
+from services.router.dropin.openai_routes import openai_routes
+from services.router.dropin.riva_service import RivaSpeech
 from services.router.health import RouterLifecycle
 from services.router.metrics import RouterMetrics
+from services.router.path import ROUTER, RequestPath
 from services.router.pool import DIARIZATION_SERVICE, BackendPool
 from services.router.routing import DIARIZATION_BACKEND, RoutingTable
-from services.router.servicer import ROUTER, RouterServicer
+from services.router.servicer import RouterServicer
 from services.router.settings import RouterSettings
 
 log = logging.getLogger("stt.router")
@@ -47,33 +56,39 @@ class RouterServer:
             self._backends_changed,
             {DIARIZATION_BACKEND: DIARIZATION_SERVICE},
         )
+        self.path = RequestPath(settings, self.table, self.pool, self.lifecycle, self.metrics)
         self.store = open_store(settings) if settings.jobs_enabled else None
-        self.servicer = RouterServicer(
-            settings, self.table, self.pool, self.lifecycle, self.metrics, self.store
+        self.operations = OperationsServicer(self.path, self.store, self._intake(), self.metrics)
+        self.metrics.sample_queue = self.operations.sample_queue
+        self.servicer = RouterServicer(self.path, self.operations)
+        routes = openai_routes(self.path) if settings.openai_audio_api else []
+        self.http = HttpServer(
+            settings.host, settings.http_port, self.lifecycle, self.metrics, routes
         )
-        self.metrics.sample_queue = self.servicer.operations.sample_queue
-        self.probes = ProbeServer(settings.host, settings.http_port, self.lifecycle, self.metrics)
         self._grpc: grpc.aio.Server | None = None
         self.grpc_port = 0
 
     @property
     def http_port(self) -> int:
-        return self.probes.port
+        return self.http.port
 
     async def start(self) -> None:
         """Opens the backend channels, checks every backend once, then starts serving."""
         await self.lifecycle.set(State.STARTING)
         await self.pool.start()
-        self._grpc = grpc_server(
-            self._add_servicers,
-            [SPEECH_SERVICE, OPERATIONS_SERVICE],
+        handlers, reflected = self._dropin_services()
+        self._grpc = speech_grpc_server(
+            self.servicer,
             self.lifecycle,
             self.settings.max_message_bytes,
+            handlers,
+            [*reflected, OPERATIONS_SERVICE],
         )
+        operations_pb2_grpc.add_OperationsServicer_to_server(self.operations, self._grpc)
         address = f"{self.settings.host}:{self.settings.grpc_port}"
         self.grpc_port = self._grpc.add_insecure_port(address)
         await self._grpc.start()
-        self.probes.start()
+        await self.http.start()
         await self.lifecycle.set(State.SERVING)
         log.info(
             "listening",
@@ -86,10 +101,6 @@ class RouterServer:
             },
         )
 
-    def _add_servicers(self, server: grpc.aio.Server) -> None:
-        stt_pb2_grpc.add_SpeechServicer_to_server(self.servicer, server)
-        operations_pb2_grpc.add_OperationsServicer_to_server(self.servicer.operations, server)
-
     async def wait_loaded(self) -> bool:
         """The router loads nothing: it is up once started."""
         return True
@@ -97,18 +108,36 @@ class RouterServer:
     async def drain(self, grace_s: float) -> None:
         """Refuses new requests, lets those in flight finish within `grace_s`, then stops."""
         await self.lifecycle.set(State.DRAINING)
-        log.info("draining", extra={"grace_s": grace_s, "in_flight": self.servicer.in_flight})
+        log.info("draining", extra={"grace_s": grace_s, "in_flight": self.path.in_flight})
         deadline = time.monotonic() + grace_s
-        while self.servicer.in_flight and time.monotonic() < deadline:
+        while self.path.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(DRAIN_POLL_S)
         if self._grpc is not None:
             await self._grpc.stop(max(0.0, deadline - time.monotonic()))
         await self.pool.close()
-        self.servicer.shutdown()
-        self.probes.stop()
+        self.path.shutdown()
+        await self.http.stop()
         if self.store is not None:
             self.store.close()
         log.info("stopped")
+
+    def _intake(self) -> JobIntake | None:
+        """LongRunningRecognize's checks and quota, when the router keeps jobs."""
+        if self.store is None:
+            return None
+        limits = AudioLimits(self.settings.max_message_bytes, self.settings.job_max_audio_seconds)
+        return JobIntake(self.store, self.table, self.settings.quota_policy(), limits)
+
+    def _dropin_services(self) -> tuple[list[grpc.GenericRpcHandler], list[str]]:
+        """The Google and Riva services the settings switch on, and their names to reflect
+        (Google's package ships no service descriptor, so reflection cannot list it)."""
+        handlers, reflected = [], []
+        if self.settings.google_speech_api:
+            handlers.append(GoogleSpeech(self.path).handler())
+        if self.settings.riva_asr_api:
+            handlers.append(RivaSpeech(self.path).handler())
+            reflected.append(riva_service.SERVICE)
+        return handlers, reflected
 
     async def _backends_changed(self) -> None:
         covered = {

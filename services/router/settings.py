@@ -126,6 +126,28 @@ class RouterSettings(StoreSettings, ServerSettings):
     def quota_policy(self) -> QuotaPolicy:
         return QuotaPolicy(self.job_quota_hours, dict(self.job_quota_overrides), self.tenant_header)
 
+    google_speech_api: bool = Field(
+        True,
+        description="Serve google.cloud.speech.v1.Speech on the gRPC port, for the clients "
+        "of Google Cloud Speech v1.",
+    )
+    riva_asr_api: bool = Field(
+        True,
+        description="Serve nvidia.riva.asr.RivaSpeechRecognition on the gRPC port, for the "
+        "clients of NVIDIA Riva ASR.",
+    )
+    openai_audio_api: bool = Field(
+        True,
+        description="Serve the OpenAI audio API (/v1/audio/transcriptions, "
+        "/v1/audio/translations, /v1/models) on the HTTP port.",
+    )
+    openai_max_request_bytes: int = Field(
+        64 * 1024 * 1024 + MESSAGE_HEADROOM_BYTES,
+        gt=0,
+        description="Largest OpenAI API request (the audio file and the form) in bytes; "
+        "past it HTTP 413.",
+    )
+
     @field_validator("backends", mode="before")
     @classmethod
     def _parse_backends(cls, value: object) -> object:

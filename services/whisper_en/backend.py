@@ -28,6 +28,7 @@ TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 class WhisperBackend(Backend):
     max_chunk_seconds = 30.0  # Whisper's window: a piece this long decodes in one pass
+    translates = True  # Whisper's "translate" task: English text for any language it knows
 
     def __init__(self, settings: WhisperSettings):
         self._settings = settings
@@ -82,6 +83,7 @@ class WhisperBackend(Backend):
             beam_size=options.beam_size or self._settings.beam_size,
             temperature=TEMPERATURES if options.temperature is None else options.temperature,
             initial_prompt=options.initial_prompt or None,
+            task="translate" if options.translate_to_english else "transcribe",
             prefix=options.prefix or None,
             word_timestamps=options.word_timestamps,
             condition_on_previous_text=self._settings.condition_on_previous_text,

@@ -87,14 +87,16 @@ class SpeechContext(_message.Message):
     def __init__(self, phrases: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DecodingConfig(_message.Message):
-    __slots__ = ("beam_size", "temperature", "initial_prompt")
+    __slots__ = ("beam_size", "temperature", "initial_prompt", "translate_to_english")
     BEAM_SIZE_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     INITIAL_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATE_TO_ENGLISH_FIELD_NUMBER: _ClassVar[int]
     beam_size: int
     temperature: float
     initial_prompt: str
-    def __init__(self, beam_size: _Optional[int] = ..., temperature: _Optional[float] = ..., initial_prompt: _Optional[str] = ...) -> None: ...
+    translate_to_english: bool
+    def __init__(self, beam_size: _Optional[int] = ..., temperature: _Optional[float] = ..., initial_prompt: _Optional[str] = ..., translate_to_english: _Optional[bool] = ...) -> None: ...
 
 class RecognizeResponse(_message.Message):
     __slots__ = ("results", "total_billed_time", "request_id", "language_code", "language_probability", "audio_duration", "model", "service", "processing_time")

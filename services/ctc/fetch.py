@@ -1,0 +1,39 @@
+"""Puts a CTC service's model where `stt serve` will read it, without loading it.
+
+A hub id is downloaded into the Hugging Face cache (`HF_HOME`), where `from_pretrained` finds
+it; a folder stays as it is. Other frameworks' weights and training leftovers are skipped:
+transformers on torch reads none of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from huggingface_hub import snapshot_download
+
+from services.ctc.settings import CtcSettings
+
+NOT_READ = (
+    "*.h5",
+    "*.msgpack",
+    "*.ot",
+    "*.onnx",
+    "*.tflite",
+    "flax_model*",
+    "tf_model*",
+    "rust_model*",
+    "optimizer*",
+    "scheduler*",
+    "trainer_state*",
+    "training_args*",
+    "checkpoint-*",
+    "runs/*",
+)
+
+
+def fetch(settings: CtcSettings) -> str:
+    """The model's local folder, fetched into the cache when it was not there."""
+    folder = Path(settings.model).expanduser()
+    if folder.is_dir():
+        return str(folder)
+    return snapshot_download(settings.model, ignore_patterns=list(NOT_READ))

@@ -1,0 +1,178 @@
+"""Google Cloud Speech v1 messages to stt.v1 and back, with the message types that
+`google-cloud-speech` ships (proto-plus classes; `.pb()` is the protobuf class under each).
+
+Every field that changes an answer is either mapped or refused with INVALID_ARGUMENT naming
+it. Accepted as hints that change nothing here: `metadata` (a description of the audio),
+`use_enhanced` (Google's own falls back to the standard model when there is no enhanced one),
+and `enable_automatic_punctuation` (each model punctuates as it was trained to: Whisper does,
+the CTC services do not).
+"""
+
+from __future__ import annotations
+
+from google.cloud.speech_v1.types import cloud_speech
+from google.longrunning import operations_pb2
+from stt.v1 import stt_pb2
+
+from services.core.errors import InvalidConfig
+from services.router.dropin.fields import copy_phrases, pinned_backend, unsupported
+
+RecognizeRequest = cloud_speech.RecognizeRequest.pb()
+LongRunningRecognizeRequest = cloud_speech.LongRunningRecognizeRequest.pb()
+RecognizeResponse = cloud_speech.RecognizeResponse.pb()
+StreamingRecognizeRequest = cloud_speech.StreamingRecognizeRequest.pb()
+StreamingRecognizeResponse = cloud_speech.StreamingRecognizeResponse.pb()
+Operation = operations_pb2.Operation
+GoogleConfig = cloud_speech.RecognitionConfig.pb()
+GoogleResult = cloud_speech.SpeechRecognitionResult.pb()
+GoogleStreamingResult = cloud_speech.StreamingRecognitionResult.pb()
+GoogleAlternative = cloud_speech.SpeechRecognitionAlternative.pb()
+
+# The encodings stt.v1 reads, by the name both APIs give them (their numbers agree too).
+ENCODINGS = ("ENCODING_UNSPECIFIED", "LINEAR16", "FLAC", "MULAW", "OGG_OPUS", "MP3", "WEBM_OPUS")
+# Google's model names that mean "the general model for the language": language routing.
+ROUTED_MODELS = ("", "default", "latest_long", "latest_short")
+
+
+def recognize_request(request, backends: list[str]) -> tuple[stt_pb2.RecognizeRequest, str | None]:
+    """A Recognize (or LongRunningRecognize) request as stt.v1, and the backend it is pinned
+    to (None: routed by language)."""
+    if isinstance(request, LongRunningRecognizeRequest) and request.HasField("output_config"):
+        raise unsupported("output_config", "results come back in the operation, not in a bucket")
+    config, backend = recognition_config(request.config, backends, "config")
+    stt_request = stt_pb2.RecognizeRequest(config=config)
+    source = request.audio.WhichOneof("audio_source")
+    if source == "uri":
+        raise unsupported("audio.uri", "send the audio bytes in audio.content")
+    if source == "content":
+        stt_request.audio.content = request.audio.content
+    return stt_request, backend
+
+
+def stream_setup(
+    first, backends: list[str]
+) -> tuple[stt_pb2.StreamingRecognizeRequest, str | None]:
+    """The stream's first message (its streaming_config) as stt.v1, and its pinned backend."""
+    if first is None or first.WhichOneof("streaming_request") != "streaming_config":
+        raise InvalidConfig(
+            "the first message of a stream must carry streaming_config; audio_content follows"
+        )
+    streaming = first.streaming_config
+    config, backend = recognition_config(streaming.config, backends, "streaming_config.config")
+    stt_streaming = stt_pb2.StreamingRecognitionConfig(
+        config=config,
+        single_utterance=streaming.single_utterance,
+        interim_results=streaming.interim_results,
+        enable_voice_activity_events=streaming.enable_voice_activity_events,
+    )
+    timeouts = streaming.voice_activity_timeout
+    if timeouts.HasField("speech_start_timeout"):
+        raise unsupported(
+            "streaming_config.voice_activity_timeout.speech_start_timeout",
+            "a stream waits for speech as long as it is open",
+        )
+    if timeouts.HasField("speech_end_timeout"):
+        stt_streaming.speech_end_timeout.CopyFrom(timeouts.speech_end_timeout)
+    return stt_pb2.StreamingRecognizeRequest(streaming_config=stt_streaming), backend
+
+
+def stream_message(message) -> stt_pb2.StreamingRecognizeRequest:
+    """A later message of the stream; a second streaming_config goes on as one, for the
+    service to refuse as it refuses any stream that sends two."""
+    if message.WhichOneof("streaming_request") == "streaming_config":
+        return stt_pb2.StreamingRecognizeRequest(streaming_config={})
+    return stt_pb2.StreamingRecognizeRequest(audio_content=message.audio_content)
+
+
+def recognition_config(
+    config, backends: list[str], field: str
+) -> tuple[stt_pb2.RecognitionConfig, str | None]:
+    _refuse_unsupported(config, field)
+    encoding = GoogleConfig.AudioEncoding.Name(config.encoding)
+    if encoding not in ENCODINGS:
+        raise unsupported(f"{field}.encoding {encoding}", f"use one of {', '.join(ENCODINGS)}")
+    stt_config = stt_pb2.RecognitionConfig(
+        encoding=stt_pb2.RecognitionConfig.AudioEncoding.Value(encoding),
+        sample_rate_hertz=config.sample_rate_hertz,
+        audio_channel_count=config.audio_channel_count,
+        language_code=config.language_code,
+        max_alternatives=config.max_alternatives,
+        enable_word_time_offsets=config.enable_word_time_offsets,
+        enable_word_confidence=config.enable_word_confidence,
+    )
+    copy_phrases(config.speech_contexts, stt_config, f"{field}.speech_contexts")
+    backend = pinned_backend(config.model, backends, f"{field}.model", ROUTED_MODELS)
+    return stt_config, backend
+
+
+def _refuse_unsupported(config, field: str) -> None:
+    if config.diarization_config.enable_speaker_diarization:
+        raise unsupported(
+            f"{field}.diarization_config.enable_speaker_diarization",
+            "speaker diarization is not available on this endpoint yet",
+        )
+    if config.enable_separate_recognition_per_channel:
+        raise unsupported(
+            f"{field}.enable_separate_recognition_per_channel", "channels are mixed down to one"
+        )
+    if config.alternative_language_codes:
+        raise unsupported(
+            f"{field}.alternative_language_codes",
+            "give one language_code, or none to have the language detected",
+        )
+    if config.profanity_filter:
+        raise unsupported(f"{field}.profanity_filter", "transcripts are not filtered")
+    if config.HasField("adaptation"):
+        raise unsupported(f"{field}.adaptation", "use speech_contexts phrases")
+    if config.HasField("transcript_normalization"):
+        raise unsupported(f"{field}.transcript_normalization", "transcripts come as recognised")
+    for name in ("enable_spoken_punctuation", "enable_spoken_emojis"):
+        if getattr(config, name).value:
+            raise unsupported(f"{field}.{name}", "spoken punctuation is transcribed as words")
+
+
+def recognize_response(response: stt_pb2.RecognizeResponse):
+    answer = RecognizeResponse(total_billed_time=response.total_billed_time)
+    for result in response.results:
+        answer.results.append(
+            GoogleResult(
+                alternatives=[_alternative(a) for a in result.alternatives],
+                channel_tag=result.channel_tag,
+                result_end_time=result.result_end_offset,
+                language_code=result.language_code,
+            )
+        )
+    return answer
+
+
+def streaming_response(response: stt_pb2.StreamingRecognizeResponse):
+    event = stt_pb2.StreamingRecognizeResponse.SpeechEventType.Name(response.speech_event_type)
+    answer = StreamingRecognizeResponse(
+        speech_event_type=StreamingRecognizeResponse.SpeechEventType.Value(event)
+    )
+    if response.HasField("speech_event_offset"):
+        answer.speech_event_time.CopyFrom(response.speech_event_offset)
+    for result in response.results:
+        answer.results.append(
+            GoogleStreamingResult(
+                alternatives=[_alternative(a) for a in result.alternatives],
+                is_final=result.is_final,
+                stability=result.stability,
+                result_end_time=result.result_end_offset,
+                channel_tag=result.channel_tag,
+                language_code=result.language_code,
+            )
+        )
+    return answer
+
+
+def _alternative(alternative: stt_pb2.SpeechRecognitionAlternative):
+    answer = GoogleAlternative(transcript=alternative.transcript, confidence=alternative.confidence)
+    for word in alternative.words:
+        answer.words.add(
+            start_time=word.start_offset,
+            end_time=word.end_offset,
+            word=word.word,
+            confidence=word.confidence,
+        )
+    return answer

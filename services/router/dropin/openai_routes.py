@@ -1,0 +1,171 @@
+"""The OpenAI audio API on the router's HTTP port, for the `openai` package with
+`base_url="http://HOST:PORT/v1"`: transcriptions, translations (where the backend can
+translate into English) and the models served.
+
+A transcription is the router's Recognize; with `stream=true` it is the router's
+StreamingRecognize fed with the file, each final result (an utterance ended by a pause of
+2 s or more) sent as a `transcript.text.delta` event as soon as the backend gives it, then
+`transcript.text.done`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from stt.v1 import stt_pb2
+
+from services.core.errors import NotFound, SttError
+from services.core.requests import REQUEST_ID_HEADER
+from services.router.dropin import openai_form as form
+from services.router.dropin import openai_formats as formats
+from services.router.dropin.openai_errors import error_body, error_response
+from services.router.path import Incoming, Refused, RequestPath
+
+API = "openai"
+CHUNK_BYTES = 64 * 1024  # the file goes to a stream in messages of this size
+# A file is not live speech: a longer pause than a live stream's ends an utterance, so each
+# decode has more context (fewer, better finals) and the file costs about what Recognize does.
+FILE_PAUSE_MS = 2000
+OWNER = "stt-suite"
+
+
+def openai_routes(path: RequestPath) -> list[Route]:
+    audio = OpenAIAudio(path)
+    return [
+        Route("/v1/audio/transcriptions", audio.transcriptions, methods=["POST"]),
+        Route("/v1/audio/translations", audio.translations, methods=["POST"]),
+        Route("/v1/models", audio.models, methods=["GET"]),
+        Route("/v1/models/{model:path}", audio.model, methods=["GET"]),
+    ]
+
+
+class OpenAIAudio:
+    def __init__(self, path: RequestPath):
+        self._path = path
+        self._started = int(time.time())  # a model's "created": when this router began
+
+    async def transcriptions(self, request: Request) -> Response:
+        return await self._audio(request, "transcribe")
+
+    async def translations(self, request: Request) -> Response:
+        return await self._audio(request, "translate")
+
+    async def models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [self._model(m) for m in self._names()]})
+
+    async def model(self, request: Request) -> Response:
+        name = request.path_params["model"]
+        if name not in self._names():
+            error = NotFound(f"The model '{name}' does not exist")
+            return JSONResponse(error_body(error), status_code=404)
+        return JSONResponse(self._model(name))
+
+    def _names(self) -> list[str]:
+        return [form.ROUTED_MODEL, *self._path.backends]
+
+    def _model(self, name: str) -> dict:
+        return {"id": name, "object": "model", "created": self._started, "owned_by": OWNER}
+
+    async def _audio(self, request: Request, task: str) -> Response:
+        incoming = Incoming(API, f"POST {request.url.path}", _headers(request), None)
+        try:
+            fields = await form.read_form(request, self._path.settings.openai_max_request_bytes)
+            ask = await form.audio_ask(fields, task, self._path.backends)
+        except SttError as error:
+            return await self._refuse(incoming, error)
+        if ask.stream:
+            return await self._stream(ask, incoming)
+        try:
+            async with self._path.serving("Recognize", incoming) as call:
+                response = await self._path.recognize(call, ask.request, ask.backend)
+                answer = formats.render(ask, response)
+                answer.headers[REQUEST_ID_HEADER] = call.request_id
+                return answer
+        except Refused as refused:
+            return error_response(refused.error, refused.request_id)
+
+    async def _refuse(self, incoming: Incoming, error: SttError) -> Response:
+        """A request refused before it became one, counted and traced like any other."""
+        try:
+            async with self._path.serving("Recognize", incoming):
+                raise error
+        except Refused as refused:
+            return error_response(refused.error, refused.request_id)
+        raise AssertionError("unreachable: serving re-raises every error as Refused")
+
+    async def _stream(self, ask: form.AudioAsk, incoming: Incoming) -> Response:
+        """Runs the stream in a task of its own (its request scope lives in one task), and
+        answers with an HTTP error if it fails before its first event."""
+        items: asyncio.Queue = asyncio.Queue()
+        producer = asyncio.create_task(self._produce(ask, incoming, items))
+        head = await items.get()
+        headers = {}
+        if isinstance(head, str):  # the request id comes first
+            headers[REQUEST_ID_HEADER] = head
+            head = await items.get()
+        if isinstance(head, Refused):
+            await producer
+            return error_response(head.error, head.request_id)
+
+        async def body() -> AsyncIterator[bytes]:
+            item = head
+            try:
+                while item is not None:
+                    yield item
+                    item = await items.get()
+            finally:  # the client went away, or the stream ended: stop the backend call
+                producer.cancel()
+                await asyncio.gather(producer, return_exceptions=True)
+
+        return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+    async def _produce(self, ask: form.AudioAsk, incoming: Incoming, items: asyncio.Queue) -> None:
+        texts: list[str] = []
+        try:
+            async with self._path.serving("StreamingRecognize", incoming) as call:
+                items.put_nowait(call.request_id)
+                first, rest = _stream_messages(ask.request)
+                async for response in self._path.stream(call, first, rest, ask.backend):
+                    for text in _final_texts(response):
+                        delta = f" {text}" if texts else text
+                        texts.append(text)
+                        items.put_nowait(formats.event("transcript.text.delta", delta=delta))
+                items.put_nowait(formats.event("transcript.text.done", text=" ".join(texts)))
+        except Refused as refused:
+            items.put_nowait(formats.error_event(error_body(refused.error)) if texts else refused)
+        finally:
+            items.put_nowait(None)
+
+
+def _stream_messages(
+    request: stt_pb2.RecognizeRequest,
+) -> tuple[stt_pb2.StreamingRecognizeRequest, AsyncIterator[stt_pb2.StreamingRecognizeRequest]]:
+    streaming = stt_pb2.StreamingRecognitionConfig(config=request.config)
+    streaming.speech_end_timeout.FromMilliseconds(FILE_PAUSE_MS)
+    first = stt_pb2.StreamingRecognizeRequest(streaming_config=streaming)
+    content = request.audio.content
+
+    async def audio() -> AsyncIterator[stt_pb2.StreamingRecognizeRequest]:
+        for start in range(0, len(content), CHUNK_BYTES):
+            yield stt_pb2.StreamingRecognizeRequest(
+                audio_content=content[start : start + CHUNK_BYTES]
+            )
+
+    return first, audio()
+
+
+def _final_texts(response: stt_pb2.StreamingRecognizeResponse) -> list[str]:
+    return [
+        r.alternatives[0].transcript
+        for r in response.results
+        if r.is_final and r.alternatives and r.alternatives[0].transcript
+    ]
+
+
+def _headers(request: Request) -> tuple[tuple[str, str], ...]:
+    return tuple((key.lower(), value) for key, value in request.headers.items())
