@@ -9,7 +9,10 @@ speech), so a bound of 10% tells working diarization from broken.
 """
 
 import itertools
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import grpc
 import pytest
@@ -200,3 +203,15 @@ def test_a_pyannote_pipeline_without_pyannote_audio_never_turns_ready():
         assert not server.wait_loaded()
         assert health(server, "stt.v1.Diarization") == NOT_SERVING
         assert http_get(server, "/healthz") == (503, "failed\n")
+
+
+def test_fetch_names_the_packaged_encoder_weights():
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "fetch", "diarization"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    weights = Path(done.stdout.strip())
+    assert weights.name == "pretrained.pt" and weights.stat().st_size > 1_000_000

@@ -1,13 +1,15 @@
-"""What `stt serve diarization` hosts: its settings, its backend and its server."""
+"""What `stt serve diarization` hosts: its settings, its backend and its server; and what
+`stt fetch diarization` runs."""
 
 from __future__ import annotations
 
 from services.diarization.backend import DiarizationBackend
+from services.diarization.fetch import fetch
 from services.diarization.server import DiarizationServer as Server
 from services.diarization.settings import EMBEDDED
 from services.diarization.settings import DiarizationSettings as Settings
 
-__all__ = ["Backend", "Server", "Settings"]
+__all__ = ["Backend", "Server", "Settings", "fetch"]
 
 
 def Backend(settings: Settings) -> DiarizationBackend:
