@@ -19,11 +19,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/stt up
 
-# The tests make speech with espeak-ng; install it when missing (Debian/Ubuntu).
+# The tests make speech with espeak-ng and start PostgreSQL servers of their own; install
+# what is missing (Debian/Ubuntu).
 test-deps:
-	@command -v espeak-ng >/dev/null || { \
+	@missing=""; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq espeak-ng; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
+	fi
 
 test: $(STAMP) test-deps
 	$(PY) -m pytest -q
@@ -43,6 +48,7 @@ bench: $(STAMP)
 	$(PY) -m bench.router
 	$(PY) -m bench.ctc
 	$(PY) -m bench.diarization
+	$(PY) -m bench.jobs
 
 # The router's overhead: the same cached request direct and through the router.
 bench-router: $(STAMP)

@@ -1,8 +1,8 @@
 """The `stt` command: `stt serve SERVICE ...` runs a service (a language service or
-diarization), `stt router ...` the router, `stt up` the router in front of every service
-that can run here,
-`stt transcribe FILE ...` sends a file to one and prints what it heard, `stt fetch SERVICE`
-puts a service's model into its cache and `stt check` asks a server whether it serves."""
+diarization), `stt router ...` the router, `stt worker ...` job workers, `stt up` the router in
+front of every service that can run here with one worker, `stt transcribe FILE ...` sends a
+file to one and prints what it heard, `stt fetch SERVICE` puts a service's model into its
+cache and `stt check` asks a server whether it serves."""
 
 from __future__ import annotations
 
@@ -29,6 +29,16 @@ SERVE_FLAGS = {
     "--log-level": (str, "debug, info, warning or error"),
 }
 ROUTER_FLAGS = ("--host", "--grpc-port", "--http-port", "--log-level")
+# Flags of `stt worker`, each the same as a WORKER_* setting.
+WORKER_FLAGS = {
+    "--data-dir": (Path, "job store folder (default: ~/.local/share/stt-suite)"),
+    "--database-url": (str, "PostgreSQL job store URL, instead of the data directory"),
+    "--target": (str, "HOST:PORT of the router that transcribes each chunk"),
+    "--diarization-target": (str, "HOST:PORT of the diarization service"),
+    "--host": (str, "address the HTTP server binds"),
+    "--http-port": (int, "HTTP port for /metrics, /healthz, /readyz"),
+    "--log-level": (str, "debug, info, warning or error"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +71,19 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--port-offset", type=int, default=0, help="add this to every port (default: 0)"
     )
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where jobs and their results are kept (default: ~/.local/share/stt-suite, "
+        "or $XDG_DATA_HOME/stt-suite)",
+    )
     up.set_defaults(run=_up)
+
+    worker = commands.add_parser("worker", help="run a job worker in the foreground")
+    for flag, (kind, text) in WORKER_FLAGS.items():
+        worker.add_argument(flag, type=kind, help=f"{text} (default: from the environment)")
+    worker.set_defaults(run=_worker)
 
     fetch = commands.add_parser(
         "fetch", help="put a service's model into the cache `stt serve` reads, then exit"
@@ -142,15 +164,18 @@ def _router(args: argparse.Namespace) -> int:
 
 def _up(args: argparse.Namespace) -> int:
     from services import stack, up
+    from services.jobs.settings import default_data_dir
     from services.router.routing import RoutingTable
     from services.router.server import RouterServer
 
     members = stack.shifted(stack.MEMBERS, args.port_offset)
+    router_port = stack.ROUTER_GRPC_PORT + args.port_offset
     settings = _router_settings(
         {
             "host": "127.0.0.1",
-            "grpc_port": stack.ROUTER_GRPC_PORT + args.port_offset,
+            "grpc_port": router_port,
             "http_port": stack.ROUTER_HTTP_PORT + args.port_offset,
+            "data_dir": args.data_dir or default_data_dir(),
         }
     )
     if settings is None:
@@ -162,10 +187,45 @@ def _up(args: argparse.Namespace) -> int:
     try:
         table = RoutingTable(stack.routing(members, running).overlay(settings.routing()))
         router = RouterServer(settings, table)
-    except (ValueError, OSError) as error:  # a bad routing table, or a port already taken
+    except (ValueError, OSError) as error:  # a bad routing table, a port taken, no database
         print(f"stt up: {error}", file=sys.stderr)
         return 2
-    return _run_loop(up.run(router, running, settings.drain_grace_s))
+    worker = stack.worker_child(
+        settings.data_dir,
+        settings.database_url,
+        router_port,
+        stack.WORKER_HTTP_PORT + args.port_offset,
+        running,
+    )
+    children = [*map(stack.service_child, running), worker]
+    return _run_loop(up.run(router, children, settings.drain_grace_s))
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from services.core.server import serve
+    from services.jobs.server import WorkerServer
+    from services.jobs.settings import WorkerSettings, default_data_dir
+
+    values = {
+        flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
+        for flag in WORKER_FLAGS
+    }
+    try:
+        settings = WorkerSettings(**{k: v for k, v in values.items() if v is not None})
+        if not settings.jobs_enabled:
+            settings = settings.model_copy(update={"data_dir": default_data_dir()})
+    except ValidationError as error:
+        print(f"stt worker: invalid settings:\n{error}", file=sys.stderr)
+        return 2
+    _configure_telemetry("worker", settings.log_level)
+    try:
+        server = WorkerServer(settings)
+    except (ValueError, OSError) as error:  # no database, or the HTTP port taken
+        print(f"stt worker: {error}", file=sys.stderr)
+        return 2
+    return _run_loop(serve(server))
 
 
 def _run_loop(main: Coroutine[Any, Any, int]) -> int:

@@ -1,5 +1,6 @@
 """The services `stt serve` knows, by name, each a module with `Settings` and `Backend` (and
-`Server` when it is not a language service's `SpeechServer`), and the router's settings.
+`Server` when it is not a language service's `SpeechServer`), and the router's and the job
+workers' settings.
 
 Modules are imported only when served, so the client commands never load a model library.
 """
@@ -16,6 +17,7 @@ SERVICES = {
     "whisper_en": "services.whisper_en.service",
 }
 ROUTER_SETTINGS = "services.router.settings"
+WORKER_SETTINGS = "services.jobs.settings"
 
 
 def load(name: str) -> ModuleType:
@@ -25,6 +27,8 @@ def load(name: str) -> ModuleType:
 
 
 def settings_classes() -> list[tuple[str, type]]:
-    """Every server's settings class, by name: the services, then the router."""
+    """Every server's settings class, by name: the services, the router, the worker."""
     classes = [(name, load(name).Settings) for name in sorted(SERVICES)]
-    return [*classes, ("router", importlib.import_module(ROUTER_SETTINGS).RouterSettings)]
+    router = importlib.import_module(ROUTER_SETTINGS).RouterSettings
+    worker = importlib.import_module(WORKER_SETTINGS).WorkerSettings
+    return [*classes, ("router", router), ("worker", worker)]

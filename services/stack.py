@@ -6,19 +6,23 @@ service is part of this build (in `services/registry.py`), when the package its 
 model comes in is installed, and, if it has no bundled model, when its model is configured
 (`<PREFIX>MODEL` in the environment). Whisper is multilingual, so it is every other
 language's fallback, and serves a language alone when its own service does not run. The
-diarization service serves no language: the router calls it for Recognize with speakers.
+diarization service serves no language: the router calls it for Recognize with speakers, the
+job worker for jobs with speakers.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass, replace
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from services import registry
 from services.router.config import RoutingConfig
 
 ROUTER_GRPC_PORT, ROUTER_HTTP_PORT = 50051, 9090
+WORKER_HTTP_PORT = 9095
 FALLBACK = "whisper_en"
 
 
@@ -43,6 +47,62 @@ MEMBERS = (
     Member("arabic_words", 50054, 9093, ("ar",), model_env="ARABIC_WORDS_MODEL"),
     Member("diarization", 50055, 9094, (), requires="resemblyzer", diarization=True),
 )
+
+
+@dataclass(frozen=True)
+class Child:
+    """A process of the tree: its name in logs, its command, variables set for it."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def service_child(member: Member) -> Child:
+    """A language service, as the cluster runs it (`stt serve`)."""
+    return Child(
+        member.service,
+        (
+            *_stt(),
+            "serve",
+            member.service,
+            "--host",
+            "127.0.0.1",
+            "--grpc-port",
+            str(member.grpc_port),
+            "--http-port",
+            str(member.http_port),
+        ),
+    )
+
+
+def worker_child(
+    data_dir: Path, database_url: str, router_port: int, http_port: int, running: list[Member]
+) -> Child:
+    """One job worker on the router's job store, transcribing through the router, with the
+    diarization service when it runs."""
+    argv = [
+        *_stt(),
+        "worker",
+        "--data-dir",
+        str(data_dir),
+        "--target",
+        f"127.0.0.1:{router_port}",
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        str(http_port),
+    ]
+    diarization = next((m.target for m in running if m.diarization), "")
+    if diarization:
+        argv += ["--diarization-target", diarization]
+    # A database URL holds a password: it goes in the environment, not on a command line.
+    env = {"WORKER_DATABASE_URL": database_url} if database_url else {}
+    return Child("worker", tuple(argv), env)
+
+
+def _stt() -> tuple[str, ...]:
+    return (sys.executable, "-m", "services.cli")
 
 
 def shifted(members: tuple[Member, ...], offset: int) -> tuple[Member, ...]:

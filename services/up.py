@@ -1,5 +1,6 @@
-"""`stt up`: one process tree on one machine. Each language service runs as a child process
-(`stt serve`, as in the cluster), the router runs in this process in front of them.
+"""`stt up`: one process tree on one machine. Each language service and the job worker run as
+child processes (`stt serve`, `stt worker`, as in the cluster), the router runs in this process
+in front of them.
 
 SIGINT (Ctrl-C) or SIGTERM drains the router and every child, then exits 0. A child that
 stops on its own (a model that fails to load, a crash) stops the whole tree with exit 1, so a
@@ -12,11 +13,11 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import signal
-import sys
 
 from services.router.server import RouterServer
-from services.stack import Member
+from services.stack import Child
 
 log = logging.getLogger("stt.up")
 PR_SET_PDEATHSIG = 1
@@ -24,8 +25,8 @@ PR_SET_PDEATHSIG = 1
 KILL_AFTER_S = 10.0
 
 
-async def run(router: RouterServer, members: list[Member], grace_s: float) -> int:
-    children = [await _spawn(m) for m in members]
+async def run(router: RouterServer, children: list[Child], grace_s: float) -> int:
+    processes = [await _spawn(c) for c in children]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -33,38 +34,27 @@ async def run(router: RouterServer, members: list[Member], grace_s: float) -> in
     try:
         await router.start()
     except BaseException:
-        await _stop_children(children, grace_s)
+        await _stop_children(processes, grace_s)
         raise
-    pairs = zip(children, members, strict=True)
-    exits = {asyncio.create_task(child.wait()): member for child, member in pairs}
+    pairs = zip(processes, children, strict=True)
+    exits = {asyncio.create_task(process.wait()): child for process, child in pairs}
     stopping = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({stopping, *exits}, return_when=asyncio.FIRST_COMPLETED)
-    died = [exits[task].service for task in done if task in exits]
+    died = [exits[task].name for task in done if task in exits]
     if died:
-        log.error("a service stopped on its own; stopping the others", extra={"services": died})
+        log.error("a child stopped on its own; stopping the others", extra={"children": died})
     stopping.cancel()
-    await asyncio.gather(router.drain(grace_s), _stop_children(children, grace_s))
-    codes = {m.service: child.returncode for child, m in zip(children, members, strict=True)}
+    await asyncio.gather(router.drain(grace_s), _stop_children(processes, grace_s))
+    codes = {c.name: p.returncode for p, c in zip(processes, children, strict=True)}
     log.info("all stopped", extra={"exit_codes": codes})
     return 1 if died or any(codes.values()) else 0
 
 
-async def _spawn(member: Member) -> asyncio.subprocess.Process:
-    command = [
-        sys.executable,
-        "-m",
-        "services.cli",
-        "serve",
-        member.service,
-        "--host",
-        "127.0.0.1",
-        "--grpc-port",
-        str(member.grpc_port),
-        "--http-port",
-        str(member.http_port),
-    ]
-    log.info("starting", extra={"member": member.service, "grpc_port": member.grpc_port})
-    return await asyncio.create_subprocess_exec(*command, preexec_fn=_die_with_parent)
+async def _spawn(child: Child) -> asyncio.subprocess.Process:
+    log.info("starting", extra={"member": child.name, "command": list(child.argv[3:])})
+    return await asyncio.create_subprocess_exec(
+        *child.argv, env={**os.environ, **child.env}, preexec_fn=_die_with_parent
+    )
 
 
 async def _stop_children(children: list[asyncio.subprocess.Process], grace_s: float) -> None:

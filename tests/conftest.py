@@ -54,6 +54,28 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (tests/postgres.py); skips where none can run."""
+    from tests import postgres
+
+    try:
+        postgres.check()
+    except postgres.PostgresUnavailable as why:
+        pytest.skip(f"no PostgreSQL server can run here: {why}")
+    with postgres.server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh empty database on the session's PostgreSQL server."""
+    from tests import postgres
+
+    with postgres.fresh_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
     """Tiny CTC models of both architectures, each made on first use (tests/ctc_models.py)."""
     from tests.ctc_support import TinyModels

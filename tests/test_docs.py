@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry
 
 from services.core.metrics import ServiceMetrics
 from services.diarization.metrics import DiarizationMetrics
+from services.jobs.metrics import WorkerMetrics
 from services.router.metrics import RouterMetrics
 from tests.support import REPO
 from tools.settings_doc import render
@@ -19,11 +20,13 @@ def test_configuration_page_is_generated_from_the_settings():
 def test_every_metric_is_documented():
     page = (REPO / "docs" / "metrics.md").read_text(encoding="utf-8")
     services, router = page.split("\n## Router\n", 1)
-    router, diarization = router.split("\n## Diarization\n", 1)
+    router, rest = router.split("\n## Diarization\n", 1)
+    diarization, worker = rest.split("\n## Job workers\n", 1)
     assert documented(services) == defined(ServiceMetrics("any").registry)
     assert documented(router) == defined(RouterMetrics("router").registry)
     own = defined(DiarizationMetrics("d").registry) - defined(ServiceMetrics("d").registry)
-    assert documented(diarization.split("\n## ", 1)[0]) == own
+    assert documented(diarization) == own
+    assert documented(worker.split("\n## ", 1)[0]) == defined(WorkerMetrics("worker").registry)
 
 
 def documented(section: str) -> set[str]:

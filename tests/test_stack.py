@@ -21,7 +21,7 @@ from tests.support import clip, request, transcript
 
 def free_offset() -> int:
     """An offset at which every port of the stack is free now."""
-    ports = [stack.ROUTER_GRPC_PORT, stack.ROUTER_HTTP_PORT]
+    ports = [stack.ROUTER_GRPC_PORT, stack.ROUTER_HTTP_PORT, stack.WORKER_HTTP_PORT]
     ports += [p for m in stack.MEMBERS for p in (m.grpc_port, m.http_port)]
     for _ in range(50):
         offset = random.randrange(1000, 12000)
@@ -53,10 +53,11 @@ def wait_serving(channel, within_s: float) -> None:
     raise AssertionError(f"the stack was not serving within {within_s} s")
 
 
-def test_stt_up_serves_through_the_router_and_stops_on_ctrl_c(whisper_model, audio_dir):
+def test_stt_up_serves_through_the_router_and_stops_on_ctrl_c(whisper_model, audio_dir, tmp_path):
     offset = free_offset()
     env = {**os.environ, "WHISPER_EN_MODEL": str(whisper_model), "WHISPER_EN_CPU_THREADS": "2"}
     command = [sys.executable, "-m", "services.cli", "up", "--port-offset", str(offset)]
+    command += ["--data-dir", str(tmp_path)]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     router = grpc.insecure_channel(f"127.0.0.1:{stack.ROUTER_GRPC_PORT + offset}")
     try:
@@ -84,7 +85,7 @@ def test_stt_up_serves_through_the_router_and_stops_on_ctrl_c(whisper_model, aud
         if process.poll() is None:
             process.kill()
         log = process.stderr.read()
-    assert '"exit_codes": {"whisper_en": 0, "diarization": 0}' in log
+    assert '"exit_codes": {"whisper_en": 0, "diarization": 0, "worker": 0}' in log
     assert _free(whisper_port), "whisper_en outlived the tree"
     assert _free(diarization_port), "diarization outlived the tree"
 

@@ -11,10 +11,12 @@ from services import registry
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = """# Configuration
 
-Every setting of a service or of the router is read from the environment, `<PREFIX><NAME>` in
-upper case (for example `WHISPER_EN_MAX_CONCURRENCY=8`, `ROUTER_ROUTES=en=whisper_en`); the
-flags of `stt serve` and `stt router` override the environment. `stt up` sets the ports itself
-(see the README). This page is generated from the settings classes by `make docs`.
+Every setting of a service, of the router or of a job worker is read from the environment,
+`<PREFIX><NAME>` in upper case (for example `WHISPER_EN_MAX_CONCURRENCY=8`,
+`ROUTER_ROUTES=en=whisper_en`, `WORKER_DATABASE_URL=postgresql://...`); the flags of
+`stt serve`, `stt router` and `stt worker` override the environment. `stt up` sets the ports
+and the data directory itself (see the README). This page is generated from the settings
+classes by `make docs`.
 """
 
 

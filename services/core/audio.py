@@ -70,7 +70,62 @@ def decode(content: bytes, spec: AudioSpec, limits: AudioLimits) -> DecodedAudio
     return decoded
 
 
-def _decode_raw(content: bytes, spec: AudioSpec, limits: AudioLimits) -> DecodedAudio:
+def probe(content: bytes, spec: AudioSpec, limits: AudioLimits) -> float:
+    """The audio's duration in seconds, found without decoding all of it.
+
+    For audio accepted now and decoded later (a long-running job): refuses what `decode` would
+    refuse up front (empty, over the limits, a raw format without its rate, a truncated WAV,
+    bytes no decoder reads, no audio stream) after decoding only the first frames. The duration
+    is the container's own, or the sum of its packets' durations when it declares none.
+    """
+    if not content:
+        raise InvalidAudio("audio is empty: put the audio bytes in audio.content")
+    if len(content) > limits.max_bytes:
+        raise InvalidAudio(
+            f"audio is {len(content)} bytes, over this service's limit of {limits.max_bytes} bytes"
+        )
+    if spec.encoding in RAW_ENCODINGS and not content.startswith(b"RIFF"):
+        seconds = _raw_frames(content, spec) / spec.sample_rate_hertz
+    else:
+        seconds = _probe_container(content, spec)
+    if seconds > limits.max_seconds:
+        raise InvalidAudio(_too_long(seconds, limits))
+    return seconds
+
+
+def _probe_container(content: bytes, spec: AudioSpec) -> float:
+    _check_wav_header(content)
+    try:
+        with av.open(io.BytesIO(content), mode="r") as container:
+            if not container.streams.audio:
+                raise InvalidAudio(f"the {container.format.name} container holds no audio stream")
+            stream = container.streams.audio[0]
+            if spec.sample_rate_hertz and spec.sample_rate_hertz != stream.rate:
+                raise InvalidAudio(
+                    f"sample_rate_hertz is {spec.sample_rate_hertz} but the audio is "
+                    f"{stream.rate} Hz: leave it 0 for container audio, or send the right rate"
+                )
+            if next(iter(container.decode(stream)), None) is None:
+                raise InvalidAudio(f"the {container.format.name} audio stream holds no samples")
+            if container.duration:
+                return container.duration / 1e6
+        with av.open(io.BytesIO(content), mode="r") as container:
+            return _packet_seconds(container, container.streams.audio[0])
+    except (av.FFmpegError, ValueError) as exc:
+        raise InvalidAudio(f"audio could not be decoded as any known format: {exc}") from exc
+
+
+def _packet_seconds(container, stream) -> float:
+    """The end of the last packet, for containers that do not declare a duration (live webm)."""
+    end = 0
+    for packet in container.demux(stream):
+        if packet.pts is not None:
+            end = max(end, packet.pts + (packet.duration or 0))
+    return float(end * stream.time_base) if stream.time_base else 0.0
+
+
+def _raw_frames(content: bytes, spec: AudioSpec) -> int:
+    """Frames in raw audio, after checking that the spec can describe it."""
     rate, channels = spec.sample_rate_hertz, spec.channels or 1
     if not MIN_RAW_RATE <= rate <= MAX_RAW_RATE:
         raise InvalidAudio(
@@ -85,7 +140,12 @@ def _decode_raw(content: bytes, spec: AudioSpec, limits: AudioLimits) -> Decoded
             f"raw {spec.encoding.upper()} audio is truncated: {len(content)} bytes is not a whole "
             f"number of {channels}-channel {8 * width}-bit samples"
         )
-    frames = len(content) // (width * channels)
+    return len(content) // (width * channels)
+
+
+def _decode_raw(content: bytes, spec: AudioSpec, limits: AudioLimits) -> DecodedAudio:
+    rate, channels = spec.sample_rate_hertz, spec.channels or 1
+    frames = _raw_frames(content, spec)
     if frames / rate > limits.max_seconds:
         raise InvalidAudio(_too_long(frames / rate, limits))
     if spec.encoding == "linear16":

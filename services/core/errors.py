@@ -70,6 +70,17 @@ class Overloaded(SttError):
         self.retry_after_s = retry_after_s
 
 
+class QuotaExceeded(SttError):
+    """A tenant's budget is spent: `subject` names what ran out (a `google.rpc.QuotaFailure`)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "QUOTA_EXCEEDED"
+
+    def __init__(self, message: str, subject: str):
+        super().__init__(message)
+        self.subject = subject
+
+
 class NotReady(SttError):
     """The model is still loading or warming up, or the service is draining."""
 
@@ -95,7 +106,7 @@ class DeadlineExceeded(SttError):
 
 
 class NotFound(SttError):
-    """A named thing (a model) that is not served."""
+    """A named thing that does not exist: a model not served, an unknown or deleted operation."""
 
     code = grpc.StatusCode.NOT_FOUND
     reason = "NOT_FOUND"
@@ -126,7 +137,8 @@ def _pack(message) -> any_pb2.Any:
 
 
 def to_grpc_status(error: BaseException, request_id: str) -> grpc.Status:
-    """The status a client receives for `error`, with ErrorInfo (and RetryInfo when overloaded)."""
+    """The status a client receives for `error`, with ErrorInfo (and RetryInfo when overloaded,
+    QuotaFailure when a quota is spent)."""
     if isinstance(error, Relayed):
         return _relayed_status(error, request_id)
     if not isinstance(error, SttError):
@@ -141,6 +153,11 @@ def to_grpc_status(error: BaseException, request_id: str) -> grpc.Status:
         delay.FromMilliseconds(max(1, round(error.retry_after_s * 1000)))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
         trailers.append(("grpc-retry-pushback-ms", str(delay.ToMilliseconds())))
+    if isinstance(error, QuotaExceeded):
+        violation = error_details_pb2.QuotaFailure.Violation(
+            subject=error.subject, description=error.message
+        )
+        details.append(_pack(error_details_pb2.QuotaFailure(violations=[violation])))
     status = status_pb2.Status(
         code=getattr(code_pb2, error.code.name), message=error.message, details=details
     )

@@ -8,9 +8,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.core.metrics import ServerMetrics
+from services.jobs.metrics import QueueMetrics
 
 # Finer than a language service's: the router's own share of a request is a millisecond or less.
 LATENCY_BUCKETS = (
@@ -89,3 +92,10 @@ class RouterMetrics(ServerMetrics):
             ["service", "language"],
             registry=r,
         )
+        self.jobs = QueueMetrics(r)
+        # Reads the job queue's size from the store at each scrape, when the router has one.
+        self.sample_queue: Callable[[], None] | None = None
+
+    def before_scrape(self) -> None:
+        if self.sample_queue is not None:
+            self.sample_queue()

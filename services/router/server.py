@@ -1,5 +1,6 @@
-"""Hosts the router: its backend pool and request path; on the gRPC port stt.v1.Speech with
-health and reflection, and the Google and Riva services; on the HTTP port metrics, probes and
+"""Hosts the router: its backend pool, request path and job store; on the gRPC port
+stt.v1.Speech and google.longrunning.Operations with health and reflection, and the Google and
+Riva services; on the HTTP port metrics, probes and
 the OpenAI audio API. Drains like a language service on SIGTERM."""
 
 from __future__ import annotations
@@ -9,10 +10,16 @@ import logging
 import time
 
 import grpc
+from google.longrunning import operations_pb2, operations_pb2_grpc
 
+from services.core.audio import AudioLimits
 from services.core.health import State
 from services.core.http import HttpServer
 from services.core.server import DRAIN_POLL_S, speech_grpc_server
+from services.jobs.db import open_database
+from services.jobs.intake import JobIntake
+from services.jobs.service import OperationsServicer
+from services.jobs.store import Store
 from services.router.dropin import riva_service
 from services.router.dropin.google_service import GoogleSpeech
 from services.router.dropin.openai_routes import openai_routes
@@ -26,6 +33,14 @@ from services.router.servicer import RouterServicer
 from services.router.settings import RouterSettings
 
 log = logging.getLogger("stt.router")
+OPERATIONS_SERVICE = operations_pb2.DESCRIPTOR.services_by_name["Operations"].full_name
+
+
+def open_store(settings: RouterSettings) -> Store:
+    database = open_database(
+        settings.data_dir, settings.database_url, settings.database_connections
+    )
+    return Store(database, settings.result_ttl_s)
 
 
 class RouterServer:
@@ -42,7 +57,10 @@ class RouterServer:
             {DIARIZATION_BACKEND: DIARIZATION_SERVICE},
         )
         self.path = RequestPath(settings, self.table, self.pool, self.lifecycle, self.metrics)
-        self.servicer = RouterServicer(self.path)
+        self.store = open_store(settings) if settings.jobs_enabled else None
+        self.operations = OperationsServicer(self.path, self.store, self._intake(), self.metrics)
+        self.metrics.sample_queue = self.operations.sample_queue
+        self.servicer = RouterServicer(self.path, self.operations)
         routes = openai_routes(self.path) if settings.openai_audio_api else []
         self.http = HttpServer(
             settings.host, settings.http_port, self.lifecycle, self.metrics, routes
@@ -58,12 +76,15 @@ class RouterServer:
         """Opens the backend channels, checks every backend once, then starts serving."""
         await self.lifecycle.set(State.STARTING)
         await self.pool.start()
+        handlers, reflected = self._dropin_services()
         self._grpc = speech_grpc_server(
             self.servicer,
             self.lifecycle,
             self.settings.max_message_bytes,
-            *self._dropin_services(),
+            handlers,
+            [*reflected, OPERATIONS_SERVICE],
         )
+        operations_pb2_grpc.add_OperationsServicer_to_server(self.operations, self._grpc)
         address = f"{self.settings.host}:{self.settings.grpc_port}"
         self.grpc_port = self._grpc.add_insecure_port(address)
         await self._grpc.start()
@@ -96,7 +117,16 @@ class RouterServer:
         await self.pool.close()
         self.path.shutdown()
         await self.http.stop()
+        if self.store is not None:
+            self.store.close()
         log.info("stopped")
+
+    def _intake(self) -> JobIntake | None:
+        """LongRunningRecognize's checks and quota, when the router keeps jobs."""
+        if self.store is None:
+            return None
+        limits = AudioLimits(self.settings.max_message_bytes, self.settings.job_max_audio_seconds)
+        return JobIntake(self.store, self.table, self.settings.quota_policy(), limits)
 
     def _dropin_services(self) -> tuple[list[grpc.GenericRpcHandler], list[str]]:
         """The Google and Riva services the settings switch on, and their names to reflect

@@ -1,10 +1,12 @@
 """The router's stt.v1.Speech: each call goes down the router's request path (see `path.py`),
-which routes it to a backend for its language, with failover."""
+which routes it to a backend for its language, with failover; LongRunningRecognize goes to the
+job store (see `services/jobs/service.py`)."""
 
 from __future__ import annotations
 
 from stt.v1 import stt_pb2_grpc
 
+from services.jobs.service import OperationsServicer
 from services.router import grpc_front
 from services.router.info import service_info
 from services.router.path import Incoming, RequestPath
@@ -13,8 +15,9 @@ API = "stt"
 
 
 class RouterServicer(stt_pb2_grpc.SpeechServicer):
-    def __init__(self, path: RequestPath):
+    def __init__(self, path: RequestPath, operations: OperationsServicer):
         self._path = path
+        self._operations = operations
 
     async def Recognize(self, request, context):
         incoming = Incoming.from_grpc(API, "stt.v1.Speech/Recognize", context)
@@ -24,6 +27,16 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
             incoming,
             context,
             lambda call: self._path.recognize(call, request),
+        )
+
+    async def LongRunningRecognize(self, request, context):
+        incoming = Incoming.from_grpc(API, "stt.v1.Speech/LongRunningRecognize", context)
+        return await grpc_front.unary(
+            self._path,
+            "LongRunningRecognize",
+            incoming,
+            context,
+            lambda call: self._operations.accept(call, request, incoming.metadata),
         )
 
     async def DetectLanguage(self, request, context):

@@ -11,13 +11,15 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.core.server import MESSAGE_HEADROOM_BYTES
 from services.core.settings import ServerSettings
+from services.jobs.intake import QuotaPolicy
+from services.jobs.settings import StoreSettings
 from services.router import config
 
 # The language services' default audio limit, so the router takes whatever they take.
 DEFAULT_MAX_MESSAGE_BYTES = 2 * 64 * 1024 * 1024 + MESSAGE_HEADROOM_BYTES
 
 
-class RouterSettings(ServerSettings):
+class RouterSettings(StoreSettings, ServerSettings):
     model_config = SettingsConfigDict(env_prefix="ROUTER_")
 
     routes_file: Path | None = Field(
@@ -72,7 +74,11 @@ class RouterSettings(ServerSettings):
         10.0, gt=0, description="A ping unanswered this long closes the connection."
     )
     max_message_bytes: int = Field(
-        DEFAULT_MAX_MESSAGE_BYTES, gt=0, description="Largest request message accepted, in bytes."
+        DEFAULT_MAX_MESSAGE_BYTES,
+        gt=0,
+        description="Largest request message accepted, in bytes; also the largest "
+        "LongRunningRecognize audio content (the default takes an hour of 16 kHz 16-bit WAV, "
+        "and so of any compressed format).",
     )
     max_streams: int = Field(
         64, ge=1, description="Streams relayed at once; past it RESOURCE_EXHAUSTED."
@@ -83,6 +89,42 @@ class RouterSettings(ServerSettings):
         description="Stream messages kept to replay to a fallback backend before the first "
         "answer; a longer stream is not retried.",
     )
+
+    job_max_audio_seconds: float = Field(
+        4 * 3600.0, gt=0, description="Longest LongRunningRecognize audio content accepted."
+    )
+    job_quota_hours: float = Field(
+        0.0,
+        ge=0,
+        description="Daily quota of job audio hours per tenant (UTC days); 0: no quota.",
+    )
+    job_quota_overrides: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=dict,
+        description="Quotas of particular tenants, `tenant=hours;...`, over job_quota_hours.",
+    )
+    tenant_header: str = Field(
+        "x-tenant-id",
+        description="Metadata key that names the tenant a job is charged to (else `default`).",
+    )
+    wait_max_s: float = Field(
+        60.0, gt=0, description="Longest WaitOperation wait, whatever the request asks."
+    )
+
+    @field_validator("job_quota_overrides", mode="before")
+    @classmethod
+    def _parse_quota_overrides(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs = (entry.partition("=") for entry in value.split(";") if entry.strip())
+        return {tenant.strip(): float(hours) for tenant, _, hours in pairs}
+
+    @field_validator("tenant_header")
+    @classmethod
+    def _metadata_key(cls, value: str) -> str:
+        return value.strip().lower()  # gRPC metadata keys arrive in lower case
+
+    def quota_policy(self) -> QuotaPolicy:
+        return QuotaPolicy(self.job_quota_hours, dict(self.job_quota_overrides), self.tenant_header)
 
     google_speech_api: bool = Field(
         True,

@@ -1,0 +1,143 @@
+"""LongRunningRecognize on the router: checks what can be checked cheaply, charges the tenant's
+daily quota, and stores the job for a worker; the operation comes back at once.
+
+Audio sent as `content` is probed (opened, its first frames decoded, its length read), so
+bytes no decoder reads fail the call rather than the job. Audio by `uri` is read by the
+worker, which may be on another machine: only the form of the uri is checked here.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from stt.v1 import stt_pb2
+
+from services.core import audio
+from services.core.convert import audio_spec
+from services.core.errors import InvalidArgument, InvalidAudio, QuotaExceeded
+from services.jobs.store import Job, Store
+from services.router.routing import RoutingTable
+from services.speakers import check_bounds
+
+DEFAULT_TENANT = "default"
+_TENANT = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+MAX_URI_CHARS = 4096
+URI_SCHEMES = ("file", "http", "https")
+
+
+@dataclass(frozen=True)
+class QuotaPolicy:
+    """Daily job audio hours per tenant; 0 is no limit."""
+
+    hours_per_day: float
+    overrides: dict[str, float]
+    tenant_header: str
+
+    def limit_s(self, tenant: str) -> float:
+        return 3600 * self.overrides.get(tenant, self.hours_per_day)
+
+
+class JobIntake:
+    def __init__(
+        self,
+        store: Store,
+        table: RoutingTable,
+        quota: QuotaPolicy,
+        limits: audio.AudioLimits,
+    ):
+        self._store = store
+        self._table = table
+        self._quota = quota
+        self._limits = limits
+
+    def language_label(self, code: str) -> str:
+        """The route a job's language takes (its metrics label), or "detect" when the first
+        chunk will tell; refuses an unrouted language, or none where nothing can detect it."""
+        if code.strip():
+            return self._table.route(code).pattern
+        if not self._table.detector:
+            raise InvalidArgument("language_code is required: this router has no detector")
+        return "detect"
+
+    def tenant(self, metadata: tuple[tuple[str, str], ...]) -> str:
+        """The tenant a job is charged to: the one the call names, else the default one."""
+        return self.named_tenant(metadata) or DEFAULT_TENANT
+
+    def named_tenant(self, metadata: tuple[tuple[str, str], ...]) -> str | None:
+        sent = next((v for k, v in metadata if k == self._quota.tenant_header), "")
+        if not sent:
+            return None
+        if not _TENANT.match(sent):
+            raise InvalidArgument(
+                f"{self._quota.tenant_header} must be 1 to 128 characters of A-Za-z0-9._:@-"
+            )
+        return sent
+
+    def submit(
+        self, request: stt_pb2.LongRunningRecognizeRequest, tenant: str, request_id: str
+    ) -> Job:
+        """Checks the request, charges the quota, stores the job. Blocking: run it off the loop."""
+        config = request.config
+        spec = audio_spec(config)
+        # The diarization service holds the upper bound; what needs no service is checked here.
+        check_bounds(config.diarization_config, most=sys.maxsize)
+        source = request.audio.WhichOneof("audio_source")
+        if source is None:
+            raise InvalidAudio("audio is empty: put the audio bytes in audio.content or a uri")
+        content, seconds = None, None
+        if source == "content":
+            content = request.audio.content
+            seconds = audio.probe(content, spec, self._limits)
+        else:
+            check_uri(request.audio.uri)
+        self._charge(tenant, seconds)
+        stored = stt_pb2.LongRunningRecognizeRequest()
+        stored.CopyFrom(request)
+        stored.audio.ClearField("content")
+        return self._store.submit(
+            uuid.uuid4().hex,
+            tenant,
+            stored.SerializeToString(),
+            request_id,
+            config.language_code,
+            content,
+            seconds,
+        )
+
+    def _charge(self, tenant: str, seconds: float | None) -> None:
+        limit = self._quota.limit_s(tenant)
+        if limit <= 0:
+            return
+        day = usage_day(time.time())
+        if self._store.charge(tenant, day, seconds or 0.0, limit):
+            return
+        used = self._store.usage(tenant, day)
+        asked = f"{seconds / 3600:.2f} h more" if seconds else "more audio"
+        raise QuotaExceeded(
+            f"tenant {tenant!r} has used {used / 3600:.2f} h of its daily quota of "
+            f"{limit / 3600:g} h of job audio (UTC day {day}); this job would need {asked}",
+            subject=f"tenant:{tenant}",
+        )
+
+
+def usage_day(epoch_s: float) -> str:
+    """The UTC day a job's audio counts against."""
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch_s))
+
+
+def check_uri(uri: str) -> None:
+    parsed = urlparse(uri)
+    if len(uri) > MAX_URI_CHARS or parsed.scheme not in URI_SCHEMES:
+        raise InvalidArgument(
+            f"audio.uri must be a file:// path or an http(s):// URL of at most "
+            f"{MAX_URI_CHARS} characters, got {uri[:200]!r}"
+        )
+    if parsed.scheme == "file" and (parsed.netloc not in ("", "localhost") or not parsed.path):
+        raise InvalidArgument(f"audio.uri {uri!r} must be file:///absolute/path")
+    if parsed.scheme != "file" and not parsed.hostname:
+        raise InvalidArgument(f"audio.uri {uri!r} names no host")

@@ -1,0 +1,189 @@
+"""Runs one claimed job: reads and decodes its audio, plans its chunks (once, stored), sends
+each missing chunk to Recognize through the router, keeps each chunk's result as it comes,
+labels speakers when asked, and returns the job's response.
+
+Every chunk's result is stored before the next chunk is sent, with the job's progress; a
+worker that takes the job over after this one died starts at the first missing chunk.
+"""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from stt.v1 import stt_pb2, stt_pb2_grpc
+
+from services.core import audio, languages
+from services.core.backend import SAMPLE_RATE
+from services.core.convert import audio_spec, duration
+from services.core.vad import Span, VoiceActivityDetector
+from services.jobs import chunks
+from services.jobs.calls import JobFailed, PatientCaller, Stop, Stopped
+from services.jobs.diarize import Diarizer
+from services.jobs.fetch import read_uri
+from services.jobs.intake import usage_day
+from services.jobs.settings import WorkerSettings
+from services.jobs.store import Claim, Store
+
+# VAD runs over blocks of this length, so a cancel is noticed between blocks of a long job.
+VAD_BLOCK_S = 300
+REQUEST_ID_CHARS = 100  # leaves room for the chunk number within the 128 a request id may have
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: Store,
+        claim: Claim,
+        settings: WorkerSettings,
+        vad: VoiceActivityDetector,
+        speech: stt_pb2_grpc.SpeechStub,
+        diarizer: Diarizer,
+        caller: PatientCaller,
+        stop: Stop,
+    ):
+        self._store = store
+        self._job = claim.job
+        self._token = claim.token
+        self._settings = settings
+        self._vad = vad
+        self._speech = speech
+        self._diarizer = diarizer
+        self._caller = caller
+        self._stop = stop
+        self.audio_seconds = 0.0
+
+    def run(self) -> stt_pb2.LongRunningRecognizeResponse:
+        request = stt_pb2.LongRunningRecognizeRequest.FromString(self._job.request)
+        config = request.config
+        diarizing = config.diarization_config.enable_speaker_diarization
+        if diarizing:
+            self._diarizer.require()
+        content = self._content(request)
+        limits = audio.AudioLimits(self._settings.max_audio_bytes, self._settings.max_audio_seconds)
+        samples = audio.decode(content, audio_spec(config), limits).samples
+        self.audio_seconds = len(samples) / SAMPLE_RATE
+        self._stop.check()
+        plan = self._plan(samples, config)
+        done = {
+            index: stt_pb2.RecognizeResponse.FromString(result)
+            for index, result in self._store.chunks(self._job.name).items()
+        }
+        language = config.language_code or (done[0].language_code if 0 in done else "")
+        for index, chunk in enumerate(plan):
+            if index in done:
+                continue
+            done[index] = self._recognize(samples, chunk, index, config, language)
+            # The first chunk's language, when detected, is the whole job's.
+            language = language or done[index].language_code
+            progress = chunks.progress(plan, set(done))
+            result = done[index].SerializeToString()
+            if not self._store.save_chunk(
+                self._job.name, self._token, index, result, progress, language
+            ):
+                raise Stopped("the job was taken over, cancelled or deleted")
+        results = [r for index in range(len(plan)) for r in done[index].results]
+        speakers = 0
+        if diarizing:
+            results, speakers = self._diarizer.label(
+                content, config, results, self._request_id("diarize"), self._stop
+            )
+        return self._response(config, done, results, speakers)
+
+    def _content(self, request: stt_pb2.LongRunningRecognizeRequest) -> bytes:
+        if request.audio.uri:
+            return read_uri(
+                request.audio.uri, self._settings.max_audio_bytes, self._settings.fetch_timeout_s
+            )
+        content = self._store.audio(self._job.name)
+        if content is None:
+            raise JobFailed(grpc.StatusCode.INTERNAL, "the job's uploaded audio is missing")
+        return content
+
+    def _plan(self, samples, config: stt_pb2.RecognitionConfig) -> list[chunks.Chunk]:
+        if self._job.plan is not None:
+            return chunks.loads(self._job.plan)
+        vad_off = config.HasField("enable_voice_activity_detection") and not (
+            config.enable_voice_activity_detection
+        )
+        limit = self._settings.chunk_seconds
+        if vad_off:
+            plan = chunks.fixed(len(samples), limit)
+        else:
+            plan = chunks.plan(self._speech_spans(samples, limit), limit)
+        if not self._store.set_plan(
+            self._job.name, self._token, chunks.dumps(plan), self.audio_seconds
+        ):
+            raise Stopped("the job was taken over, cancelled or deleted")
+        if self._job.audio_seconds is None:  # audio by uri: its length is known only now
+            day = usage_day(self._job.created)
+            self._store.record_usage(self._job.tenant, day, self.audio_seconds)
+        return plan
+
+    def _speech_spans(self, samples, max_span_s: float) -> list[Span]:
+        """VAD spans over the whole audio, block by block; spans that meet at a block's edge
+        are joined, so speech across it is never cut there."""
+        block = VAD_BLOCK_S * SAMPLE_RATE
+        spans: list[Span] = []
+        for offset in range(0, len(samples), block):
+            self._stop.check()
+            for span in self._vad.speech_spans(samples[offset : offset + block], max_span_s):
+                moved = Span(span.start + offset, span.end + offset)
+                if spans and spans[-1].end >= offset and moved.start <= offset:
+                    spans[-1] = Span(spans[-1].start, moved.end)
+                else:
+                    spans.append(moved)
+        return spans
+
+    def _recognize(
+        self,
+        samples,
+        chunk: chunks.Chunk,
+        index: int,
+        config: stt_pb2.RecognitionConfig,
+        language: str,
+    ) -> stt_pb2.RecognizeResponse:
+        chunk_config = stt_pb2.RecognitionConfig()
+        chunk_config.CopyFrom(config)
+        chunk_config.ClearField("diarization_config")  # the whole job is diarized at once
+        chunk_config.encoding = stt_pb2.RecognitionConfig.LINEAR16
+        chunk_config.sample_rate_hertz = SAMPLE_RATE
+        chunk_config.audio_channel_count = 1
+        chunk_config.language_code = language
+        diarizing = config.diarization_config.enable_speaker_diarization
+        if diarizing:  # speakers are matched to words by their times
+            chunk_config.enable_word_time_offsets = True
+        request = stt_pb2.RecognizeRequest(
+            config=chunk_config, audio=stt_pb2.RecognitionAudio(content=chunk.pcm(samples))
+        )
+        response = self._caller.call(
+            self._speech.Recognize, request, self._request_id(str(index)), self._stop
+        )
+        chunks.shift(response, chunk, chunk_config.enable_word_time_offsets)
+        return response
+
+    def _response(
+        self,
+        config: stt_pb2.RecognitionConfig,
+        done: dict[int, stt_pb2.RecognizeResponse],
+        results: list[stt_pb2.SpeechRecognitionResult],
+        speakers: int,
+    ) -> stt_pb2.LongRunningRecognizeResponse:
+        first = done.get(0, stt_pb2.RecognizeResponse())
+        detected = not config.language_code.strip()
+        started = self._job.started or self._job.created
+        return stt_pb2.LongRunningRecognizeResponse(
+            results=results,
+            total_billed_time=duration(self.audio_seconds),
+            request_id=self._job.request_id,
+            language_code=first.language_code or languages.primary_subtag(config.language_code),
+            language_probability=first.language_probability if detected else 0.0,
+            audio_duration=duration(self.audio_seconds),
+            model=first.model,
+            service=first.service,
+            processing_time=duration(time.time() - started),
+            speaker_count=speakers,
+        )
+
+    def _request_id(self, part: str) -> str:
+        return f"{self._job.request_id[:REQUEST_ID_CHARS]}.{part}"
