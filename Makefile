@@ -65,7 +65,7 @@ images:
 
 # The Helm chart and Dockerfile checks alone (they are part of `make test` too).
 chart-check: $(STAMP)
-	$(PY) -m pytest -q tests/test_chart.py tests/test_images.py
+	$(PY) -m pytest -q tests/test_chart.py tests/test_chart_jobs.py tests/test_images.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

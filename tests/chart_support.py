@@ -62,9 +62,24 @@ def container(deployment: dict, name: str | None = None) -> dict:
     return next(c for c in containers if c["name"] == name)
 
 
+def server_container(deployment: dict) -> dict:
+    """The server a Deployment runs: its first container (the router's pod may hold the job
+    worker beside it)."""
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
 def env(container: dict) -> dict[str, str]:
     """A container's plain variables (those with a value; valueFrom ones are left out)."""
     return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def secret_refs(container: dict) -> dict[str, tuple[str, str]]:
+    """A container's variables read from Secrets: name -> (Secret, key)."""
+    return {
+        e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
 
 
 def component(obj: dict) -> str | None:

@@ -1,5 +1,6 @@
 """The Helm chart, rendered by a real helm binary: lint, Kubernetes schemas, and what each
 object must say (probes, GPUs, drain, security, the routing table, autoscaling, the schema).
+The jobs and the diarization service are tested in test_chart_jobs.py.
 
 Each values set (the defaults and every `ci/*-values.yaml`) is rendered once per module.
 """
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from services import registry, stack
+from services.jobs.settings import WorkerSettings
 from services.router.config import load_file
 from services.router.routing import RoutingTable
 from services.router.settings import RouterSettings
@@ -29,6 +31,7 @@ from tests.chart_support import (
     of_kind,
     one,
     routes_file,
+    server_container,
     template,
     values_args,
 )
@@ -47,13 +50,18 @@ def rendered() -> dict[str, list[dict]]:
 
 
 def deployments(objects: list[dict]) -> dict[str, dict]:
-    """Language service Deployments by backend name (the router's left out)."""
+    """Model server Deployments (language services, diarization) by name (the router's and the
+    workers' left out)."""
     found = of_kind(objects, "Deployment")
     return {
         name.removeprefix(f"{PREFIX}-").replace("-", "_"): d
         for name, d in found.items()
-        if name != f"{PREFIX}-router"
+        if name not in (f"{PREFIX}-router", f"{PREFIX}-worker")
     }
+
+
+def language_deployments(objects: list[dict]) -> dict[str, dict]:
+    return {name: d for name, d in deployments(objects).items() if name != "diarization"}
 
 
 def served(deployment: dict) -> str:
@@ -93,10 +101,12 @@ def test_probes_use_grpc_health(rendered):
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         # The router's own entry: a backend that is down never restarts the router.
         assert router[probe]["grpc"] == {"port": 50051, "service": "router"}
-    for deployment in deployments(objects).values():
+    for name, deployment in deployments(objects).items():
         service = container(deployment)
+        # A language service's whole server; the diarization service's own entry.
+        entry = "stt.v1.Diarization" if name == "diarization" else ""
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert service[probe]["grpc"] == {"port": 50051, "service": ""}
+            assert service[probe]["grpc"] == {"port": 50051, "service": entry}
         startup = service["startupProbe"]
         # Long enough for a model download and warm-up: the default is 30 minutes.
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 1800
@@ -113,14 +123,14 @@ def test_probes_over_http_when_asked(rendered):
 
 def test_gpu_resources_and_tolerations_land_where_asked(rendered):
     found = deployments(rendered["everything"])
-    assert set(found) == {"whisper_en", "hausa_stt", "arabic_words", "yoruba"}
+    assert set(found) == {"whisper_en", "hausa_stt", "arabic_words", "yoruba", "diarization"}
     gpu_toleration = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     for name, deployment in found.items():
         pod = deployment["spec"]["template"]["spec"]
         service = container(deployment)
         prefix = served(deployment).upper() + "_"
         resources = service["resources"]
-        if name in ("whisper_en", "hausa_stt"):
+        if name in ("whisper_en", "hausa_stt", "diarization"):
             assert resources["limits"]["nvidia.com/gpu"] == 1
             assert resources["requests"]["nvidia.com/gpu"] == 1
             assert gpu_toleration in pod["tolerations"]
@@ -166,7 +176,7 @@ def test_disabling_a_service_removes_all_its_objects(disabled):
 @pytest.mark.parametrize("values", VALUE_SETS)
 def test_router_routes_exactly_the_enabled_services(rendered, values, tmp_path):
     objects = rendered[values]
-    enabled = set(deployments(objects))
+    enabled = set(language_deployments(objects))
     path = tmp_path / "routes.yaml"
     path.write_text(routes_file(objects), encoding="utf-8")
     table = load_file(path)  # the router's own reader
@@ -180,8 +190,15 @@ def test_router_routes_exactly_the_enabled_services(rendered, values, tmp_path):
         headless = f"{PREFIX}-{name.replace('_', '-')}"
         assert target == f"dns:///{headless}.{NAMESPACE}.svc.cluster.local:50051"
         assert services[headless]["spec"]["clusterIP"] == "None"
-    router = container(one(objects, "Deployment", f"{PREFIX}-router"))
+    router = server_container(one(objects, "Deployment", f"{PREFIX}-router"))
     assert env(router)["ROUTER_ROUTES_FILE"] == "/etc/stt-suite/routes.yaml"
+    # The diarization service's headless Service, when it runs, is the router's target.
+    diarization = f"{PREFIX}-diarization"
+    if diarization in services:
+        assert services[diarization]["spec"]["clusterIP"] == "None"
+        assert table.diarization == f"dns:///{diarization}.{NAMESPACE}.svc.cluster.local:50051"
+    else:
+        assert table.diarization == ""
 
 
 def test_default_routes_are_those_of_stt_up(rendered, tmp_path):
@@ -203,13 +220,15 @@ def _written(tmp_path, text: str):
 
 @pytest.mark.parametrize("values", VALUE_SETS)
 def test_environment_is_what_the_settings_read(rendered, values, monkeypatch):
-    """Every variable with a service's prefix is one of its settings, and they validate."""
+    """Every variable with a server's prefix is one of its settings, and they validate."""
     objects = rendered[values]
-    for deployment in of_kind(objects, "Deployment").values():
-        main = container(deployment)
+    servers = [(d, c) for d in of_kind(objects, "Deployment").values() for c in _containers(d)]
+    for deployment, main in servers:
         variables = env(main)
         if main["args"] == ["router"]:
             prefix, settings_class = "ROUTER_", RouterSettings
+        elif main["args"] == ["worker"]:
+            prefix, settings_class = "WORKER_", WorkerSettings
         else:
             service = served(deployment)
             prefix, settings_class = service.upper() + "_", registry.load(service).Settings
@@ -229,21 +248,33 @@ def test_environment_is_what_the_settings_read(rendered, values, monkeypatch):
         settings = settings_class()
         assert settings.host == "0.0.0.0"
         ports = {p["name"]: p["containerPort"] for p in main["ports"]}
-        assert (settings.grpc_port, settings.http_port) == (ports["grpc"], ports["http"])
+        if settings_class is WorkerSettings:  # HTTP only; beside the router on a port of its own
+            assert settings.http_port == ports.get("http", ports.get("worker-http"))
+        else:
+            assert (settings.grpc_port, settings.http_port) == (ports["grpc"], ports["http"])
         for name in ours:
             monkeypatch.delenv(name)
+
+
+def _containers(deployment: dict) -> list[dict]:
+    return deployment["spec"]["template"]["spec"]["containers"]
 
 
 @pytest.mark.parametrize("values", VALUE_SETS)
 def test_drain_matches_the_servers_grace(rendered, values):
     for deployment in of_kind(rendered[values], "Deployment").values():
         pod = deployment["spec"]["template"]["spec"]
-        main = container(deployment)
-        grace = float(next(v for k, v in env(main).items() if k.endswith("_DRAIN_GRACE_S")))
-        pre_stop = main["lifecycle"]["preStop"]["exec"]["command"]
-        assert pre_stop[0] == "sleep"
-        # SIGTERM comes after the preStop wait; the drain must end before the kill.
-        assert pod["terminationGracePeriodSeconds"] > float(pre_stop[1]) + grace
+        for main in _containers(deployment):
+            grace = float(next(v for k, v in env(main).items() if k.endswith("_DRAIN_GRACE_S")))
+            wait = 0.0
+            if main["args"] != ["worker"]:  # a worker is behind no Service: nothing to wait for
+                pre_stop = main["lifecycle"]["preStop"]["exec"]["command"]
+                assert pre_stop[0] == "sleep"
+                wait = float(pre_stop[1])
+            # SIGTERM comes after the preStop wait; the drain must end before the kill (a
+            # worker waits up to 5 s past its grace for its thread to let go of the job).
+            extra = 5.0 if main["args"] == ["worker"] else 0.0
+            assert pod["terminationGracePeriodSeconds"] > wait + grace + extra - 0.001
 
 
 @pytest.mark.parametrize("values", VALUE_SETS)
@@ -252,6 +283,7 @@ def test_pods_run_locked_down(rendered, values):
     for account in of_kind(objects, "ServiceAccount").values():
         assert account["automountServiceAccountToken"] is False
     pods = [d["spec"]["template"]["spec"] for d in of_kind(objects, "Deployment").values()]
+    pods += [s["spec"]["template"]["spec"] for s in of_kind(objects, "StatefulSet").values()]
     pods += [p["spec"] for p in of_kind(objects, "Pod").values()]
     assert pods
     for pod in pods:
@@ -274,8 +306,10 @@ def test_hpa_scales_on_the_adapter_metric_with_a_cpu_fallback(rendered):
     rules = yaml.safe_load(adapter["data"]["config.yaml"])["rules"]
     served_name = rules[0]["name"]["as"]
     hpas = of_kind(objects, "HorizontalPodAutoscaler")
-    assert set(hpas) == {f"{PREFIX}-{n}" for n in ("whisper-en", "hausa-stt", "arabic-words")} | {
-        f"{PREFIX}-router"
+    model_servers = ("whisper-en", "hausa-stt", "arabic-words", "diarization")
+    assert set(hpas) == {f"{PREFIX}-{n}" for n in model_servers} | {
+        f"{PREFIX}-router",
+        f"{PREFIX}-worker",
     }
     for name, hpa in hpas.items():
         assert hpa["apiVersion"] == "autoscaling/v2"
@@ -283,6 +317,9 @@ def test_hpa_scales_on_the_adapter_metric_with_a_cpu_fallback(rendered):
         assert (target["kind"], target["name"]) == ("Deployment", name)
         assert "replicas" not in one(objects, "Deployment", name)["spec"]
         metrics = {m["type"]: m for m in hpa["spec"]["metrics"]}
+        if name.endswith("-worker"):  # on the job backlog: test_chart_jobs.py
+            assert set(metrics) == {"External"}
+            continue
         assert metrics["Resource"]["resource"]["name"] == "cpu"
         if name.endswith("-router"):
             continue
@@ -301,17 +338,23 @@ def test_monitoring_objects(rendered):
     monitor = one(objects, "ServiceMonitor", PREFIX)
     endpoint = monitor["spec"]["endpoints"][0]
     assert endpoint["port"] == "http" and endpoint["honorLabels"] is True
-    selector = monitor["spec"]["selector"]["matchLabels"]
-    scraped = [
-        s
-        for s in of_kind(objects, "Service").values()
-        if selector.items() <= s["metadata"]["labels"].items()
-    ]
-    assert len(scraped) == 5  # the router and four language services
+    selector = monitor["spec"]["selector"]
+    (excluded,) = selector["matchExpressions"]
+    assert (excluded["key"], excluded["operator"]) == ("app.kubernetes.io/component", "NotIn")
+    scraped = {
+        name
+        for name, s in of_kind(objects, "Service").items()
+        if selector["matchLabels"].items() <= s["metadata"]["labels"].items()
+        and component(s) not in excluded["values"]
+    }
+    # The router, four language services, diarization and the workers; not PostgreSQL.
+    assert len(scraped) == 7 and f"{PREFIX}-worker" in scraped
+    assert f"{PREFIX}-postgresql" in of_kind(objects, "Service")
+    assert f"{PREFIX}-postgresql" not in scraped
     rule = one(objects, "PrometheusRule", PREFIX)
     alerts = [r["alert"] for r in rule["spec"]["groups"][0]["rules"]]
-    assert alerts.count("SttNoReadyReplica") == 5
-    assert alerts.count("SttGpuMemoryNearLimit") == 2  # the two GPU services
+    assert alerts.count("SttNoReadyReplica") == 7
+    assert alerts.count("SttGpuMemoryNearLimit") == 2  # the two GPU language services
     assert {"SttHighRejectionRate", "SttHighLatency"} <= set(alerts)
     dashboard = one(objects, "ConfigMap", f"{PREFIX}-dashboard")
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
@@ -321,7 +364,8 @@ def test_monitoring_objects(rendered):
     for needed in ("latency", "real-time factor", "in flight", "rejections", "cache", "gpu"):
         assert needed in titles
     policies = of_kind(objects, "NetworkPolicy")
-    assert len(policies) == 5
+    # The router, four language services, diarization, the workers, PostgreSQL.
+    assert len(policies) == 8
     router_policy = policies[f"{PREFIX}-router"]["spec"]["ingress"]
     assert router_policy[0]["from"][0]["namespaceSelector"]["matchLabels"] == {
         "stt-suite/client": "true"
@@ -348,7 +392,7 @@ def test_otel_values_reach_every_server(rendered):
 def test_model_cache_and_fetch(rendered):
     gpu_pool = rendered["gpu-pool"]
     claims = of_kind(gpu_pool, "PersistentVolumeClaim")
-    names = ("whisper-en", "hausa-stt", "arabic-words")
+    names = ("whisper-en", "hausa-stt", "arabic-words", "diarization")
     assert set(claims) == {f"{PREFIX}-{n}-models" for n in names}
     for claim in claims.values():
         assert claim["spec"]["accessModes"] == ["ReadWriteMany"]

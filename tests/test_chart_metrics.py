@@ -1,6 +1,6 @@
-"""Every metric the chart's dashboard, HPA, adapter rule and alerts use is one a real
-whisper_en service and a real router export: a renamed metric breaks this test, not a
-production dashboard."""
+"""Every metric the chart's dashboard, HPAs, adapter rules and alerts use is one a real
+whisper_en service, router, job worker and diarization service export: a renamed metric
+breaks this test, not a production dashboard."""
 
 from __future__ import annotations
 
@@ -10,10 +10,20 @@ import re
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from stt.v1 import stt_pb2
 
-from services.router.settings import RouterSettings
+from services.diarization.embedded import EmbeddedBackend
 from tests.chart_support import CI_VALUES, PREFIX, of_kind, one, template
-from tests.support import espeak, http_get, request, running_router
+from tests.jobs_support import (
+    jobs_router,
+    response_of,
+    running_worker,
+    submit,
+    wait_done,
+    worker_settings,
+)
+from tests.support import espeak, http_get, request, running_diarization
+from tests.test_diarization import settings as diarization_settings
 
 METRIC = re.compile(r"\b(stt_[a-z0-9_]+)\b")
 # A selector `name{label="value", ...}`: the labels a query filters on.
@@ -25,32 +35,49 @@ SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "counter": ("_total",)}
 
 
 @pytest.fixture(scope="module")
-def scraped(whisper_server) -> dict[str, set[str]]:
+def diarization():
+    made = diarization_settings()
+    with running_diarization(made, EmbeddedBackend(made)) as server:
+        assert server.wait_loaded(), "the diarization service failed to load"
+        yield server
+
+
+@pytest.fixture(scope="module")
+def scraped(whisper_server, diarization, tmp_path_factory) -> dict[str, set[str]]:
     """Series names (with each type's suffixes) and their label names, from a real whisper_en
-    service and a real router in front of it, after one request went through both."""
-    settings = RouterSettings(
-        grpc_port=0,
-        http_port=0,
-        backends={"whisper_en": f"dns:///{whisper_server.target}"},
-        routes="en=whisper_en",
-    )
-    with running_router(settings) as router:
+    service, a real router with a job store in front of it, a job worker and the diarization
+    service, after one request went through the router and one job with speakers through
+    all four."""
+    store = tmp_path_factory.mktemp("jobs")
+    with jobs_router(whisper_server.target, data_dir=store) as router:
         response = router.stub.Recognize(
             request(espeak("the router sends this to whisper"), language_code="en"), timeout=120
         )
         assert response.results, "the request through the router heard nothing"
-        names: dict[str, set[str]] = {}
-        for server in (whisper_server, router):
-            status, body = http_get(server, "/metrics")
-            assert status == 200
-            for family in text_string_to_metric_families(body):
-                for name in (
-                    family.name,
-                    *(family.name + s for s in SUFFIXES.get(family.type, ())),
-                ):
-                    names.setdefault(name, set())
-                for sample in family.samples:
-                    names.setdefault(sample.name, set()).update(sample.labels)
+        worker = worker_settings(
+            router.target, data_dir=store, diarization_target=diarization.target
+        )
+        with running_worker(worker) as running:
+            speakers = stt_pb2.SpeakerDiarizationConfig(enable_speaker_diarization=True)
+            job = submit(
+                router,
+                espeak("a worker transcribes this job in chunks"),
+                language_code="en",
+                diarization_config=speakers,
+            )
+            assert response_of(wait_done(router, job.name, 120)).results, "the job heard nothing"
+            names: dict[str, set[str]] = {}
+            for server in (whisper_server, router, running, diarization):
+                status, body = http_get(server, "/metrics")
+                assert status == 200
+                for family in text_string_to_metric_families(body):
+                    for name in (
+                        family.name,
+                        *(family.name + s for s in SUFFIXES.get(family.type, ())),
+                    ):
+                        names.setdefault(name, set())
+                    for sample in family.samples:
+                        names.setdefault(sample.name, set()).update(sample.labels)
     return names
 
 
@@ -65,7 +92,7 @@ def chart_queries() -> dict[str, list[str]]:
     )
     adapter_queries = [
         text
-        for r in adapter["rules"]
+        for r in adapter["rules"] + adapter["externalRules"]
         for text in (r["seriesQuery"], r["metricsQuery"], r["name"]["matches"])
     ]
     dashboard = json.loads(
@@ -97,16 +124,18 @@ def test_the_hpa_metric_is_the_one_the_adapter_serves(chart_queries):
     adapter = yaml.safe_load(
         one(objects, "ConfigMap", f"{PREFIX}-adapter-rules")["data"]["config.yaml"]
     )
-    served = {rule["name"]["as"] for rule in adapter["rules"]}
     hpas = of_kind(objects, "HorizontalPodAutoscaler")
-    pods_metrics = {
-        m["pods"]["metric"]["name"]
-        for hpa in hpas.values()
-        for m in hpa["spec"]["metrics"]
-        if m["type"] == "Pods"
-    }
-    assert pods_metrics and pods_metrics <= served
-    # The adapter's query adds the two gauges the load signal is made of.
-    assert {"stt_inflight_requests", "stt_queued_requests"} <= set(
-        METRIC.findall(" ".join(chart_queries["adapter"]))
-    )
+    for kind, rules in (("Pods", adapter["rules"]), ("External", adapter["externalRules"])):
+        served = {rule["name"]["as"] for rule in rules}
+        used = {
+            m[kind.lower()]["metric"]["name"]
+            for hpa in hpas.values()
+            for m in hpa["spec"]["metrics"]
+            if m["type"] == kind
+        }
+        assert used and used <= served, f"{kind} metrics the adapter does not serve"
+    # The adapter's queries add the gauges each load signal is made of: in-flight and queued
+    # requests for the services, queued and running jobs for the workers.
+    used = set(METRIC.findall(" ".join(chart_queries["adapter"])))
+    assert {"stt_inflight_requests", "stt_queued_requests"} <= used
+    assert {"stt_jobs_queued", "stt_jobs_running"} <= used
