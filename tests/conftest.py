@@ -88,22 +88,48 @@ DROPIN_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 @pytest.fixture(scope="session")
-def dropin_router(whisper_model):
-    """A router with every API on (stt.v1, Google, Riva, OpenAI) in front of a warm whisper_en
-    with default limits, shared by the tests of the three drop-in front ends."""
-    from services.router.settings import RouterSettings
-    from tests.support import running_router
+def diarization_server():
+    """The diarization service with the packaged encoder (tests/test_diarization.py's
+    settings), for the session's tests that need speakers."""
+    from services.diarization.embedded import EmbeddedBackend
+    from tests.support import running_diarization
+    from tests.test_diarization import settings
 
+    made = settings()
+    with running_diarization(made, EmbeddedBackend(made)) as server:
+        assert server.wait_loaded(), "the diarization service failed to load"
+        yield server
+
+
+@pytest.fixture(scope="session")
+def dropin_whisper(whisper_model):
+    """A warm whisper_en with default limits, for the routers of the drop-in tests."""
     settings = whisper_settings(whisper_model)
     with running("whisper_en", settings, WhisperBackend(settings)) as whisper:
         assert whisper.wait_loaded(), "whisper_en failed to load"
-        router_settings = RouterSettings(
-            grpc_port=0,
-            http_port=0,
-            backends={"whisper_en": f"dns:///{whisper.target}"},
-            routes=DROPIN_ROUTES,
-            health_interval_s=0.2,
-            openai_max_request_bytes=DROPIN_MAX_REQUEST_BYTES,
-        )
-        with running_router(router_settings) as router:
-            yield router
+        yield whisper
+
+
+def dropin_router_settings(whisper_target: str, **overrides):
+    """A router with every API on (stt.v1, Google, Riva, OpenAI) in front of whisper_en."""
+    from services.router.settings import RouterSettings
+
+    return RouterSettings(
+        grpc_port=0,
+        http_port=0,
+        backends={"whisper_en": f"dns:///{whisper_target}"},
+        routes=DROPIN_ROUTES,
+        health_interval_s=0.2,
+        openai_max_request_bytes=DROPIN_MAX_REQUEST_BYTES,
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="session")
+def dropin_router(dropin_whisper):
+    """The router shared by the tests of the three drop-in front ends (no job store, no
+    diarization: tests/test_dropin_jobs.py has a router with both)."""
+    from tests.support import running_router
+
+    with running_router(dropin_router_settings(dropin_whisper.target)) as router:
+        yield router

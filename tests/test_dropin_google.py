@@ -1,6 +1,6 @@
 """Google Cloud Speech v1's own client (`google-cloud-speech`), unchanged, against the router
 in front of a real whisper_en: recognize with word timings, streaming with interim results,
-and refusals raised as the client's own exception types."""
+and refusals raised as the client's own exception types. Jobs and speakers: test_dropin_jobs."""
 
 import grpc
 import pytest
@@ -109,10 +109,6 @@ def test_unknown_language_raises_invalid_argument(client, audio_dir):
 @pytest.mark.parametrize(
     ("config", "field"),
     [
-        (
-            {"diarization_config": {"enable_speaker_diarization": True}},
-            "config.diarization_config.enable_speaker_diarization",
-        ),
         ({"profanity_filter": True}, "config.profanity_filter"),
         ({"encoding": Config.AudioEncoding.AMR}, "config.encoding AMR"),
         ({"alternative_language_codes": ["de-DE"]}, "config.alternative_language_codes"),
@@ -143,9 +139,15 @@ def test_audio_from_a_uri_is_refused(client):
     assert "audio.uri" in refused.value.message
 
 
-def test_long_running_recognize_is_unimplemented_for_now(client, audio_dir):
-    with pytest.raises(exceptions.MethodNotImplemented) as refused:
-        client.long_running_recognize(
-            config=Config(language_code="en-US"), audio=audio(JFK), timeout=30
+def test_streaming_with_diarization_is_refused_by_name(client):
+    config = speech_v1.StreamingRecognitionConfig(
+        config=Config(
+            language_code="en-US",
+            diarization_config=speech_v1.SpeakerDiarizationConfig(enable_speaker_diarization=True),
         )
-    assert "LongRunningRecognize" in refused.value.message
+    )
+    requests = iter([speech_v1.StreamingRecognizeRequest(audio_content=b"\0" * 3200)])
+    with pytest.raises(exceptions.InvalidArgument) as refused:
+        list(client.streaming_recognize(config, requests, timeout=30))
+    field = "streaming_config.config.diarization_config.enable_speaker_diarization"
+    assert field in refused.value.message

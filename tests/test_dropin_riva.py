@@ -117,11 +117,6 @@ def test_a_listed_model_pins_the_backend(asr, audio_dir):
         (None, {"language_code": "fr-FR"}, "'fr-FR' is not served"),
         (None, {"language_code": "en", "model": "conformer"}, "config.model 'conformer'"),
         (None, {"language_code": "en", "profanity_filter": True}, "config.profanity_filter"),
-        (
-            None,
-            {"language_code": "en", "diarization_config": {"enable_speaker_diarization": True}},
-            "config.diarization_config.enable_speaker_diarization",
-        ),
     ],
 )
 def test_refusals_are_invalid_argument(asr, audio_dir, audio, config, detail):
@@ -129,3 +124,15 @@ def test_refusals_are_invalid_argument(asr, audio_dir, audio, config, detail):
         asr.offline_recognize(audio or clip(JFK), riva.client.RecognitionConfig(**config))
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert detail in refused.value.details()
+
+
+def test_streaming_with_diarization_is_refused_by_name(asr):
+    config = riva.client.StreamingRecognitionConfig(
+        config=riva.client.RecognitionConfig(language_code="en-US")
+    )
+    riva.client.add_speaker_diarization_to_config(config, True, 2)
+    with pytest.raises(grpc.RpcError) as refused:
+        list(asr.streaming_response_generator(iter([b"\0" * 3200]), config))
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    field = "streaming_config.config.diarization_config.enable_speaker_diarization"
+    assert field in refused.value.details()

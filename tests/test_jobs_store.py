@@ -175,3 +175,13 @@ def test_concurrent_claimers_never_take_the_same_job(store):
     for thread in threads:
         thread.join(60)
     assert sorted(taken) == [f"job{index:02d}" for index in range(12)]
+
+
+def test_a_database_made_before_the_api_column_gets_it(store):
+    add(store, "old")
+    with store.db.transaction() as tx:
+        tx.run("ALTER TABLE stt_jobs DROP COLUMN api")
+    reopened = Store(store.db, TTL_S)  # as a newer router starts on the same database
+    assert reopened.get("old").api == "stt", "jobs stored before came through stt.v1"
+    job = reopened.submit("new", "t", b"request", "rid-new", "en", None, None, "google")
+    assert (job.api, reopened.get("new").api) == ("google", "google")

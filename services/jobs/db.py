@@ -51,6 +51,10 @@ class Database:
     def transaction(self, write: bool = True) -> contextlib.AbstractContextManager[Tx]:
         raise NotImplementedError
 
+    def columns(self, tx: Tx, table: str) -> set[str]:
+        """The names of `table`'s columns."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Releases connections."""
 
@@ -69,6 +73,9 @@ class SqliteDatabase(Database):
         with contextlib.closing(self._connect()) as connection:
             # Readers and one writer at a time, across processes, without blocking each other.
             connection.execute("PRAGMA journal_mode=WAL")
+
+    def columns(self, tx: Tx, table: str) -> set[str]:
+        return {row[1] for row in tx.rows(f"PRAGMA table_info({table})")}
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None)
@@ -118,6 +125,14 @@ class PostgresDatabase(Database):
             connection.cursor() as cursor,
         ):
             yield Tx(cursor, "%s")
+
+    def columns(self, tx: Tx, table: str) -> set[str]:
+        rows = tx.rows(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ?",
+            (table,),
+        )
+        return {row[0] for row in rows}
 
     def close(self) -> None:
         self._pool.close()

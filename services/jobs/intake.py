@@ -79,9 +79,14 @@ class JobIntake:
         return sent
 
     def submit(
-        self, request: stt_pb2.LongRunningRecognizeRequest, tenant: str, request_id: str
+        self,
+        request: stt_pb2.LongRunningRecognizeRequest,
+        tenant: str,
+        request_id: str,
+        api: str,
     ) -> Job:
-        """Checks the request, charges the quota, stores the job. Blocking: run it off the loop."""
+        """Checks the request, charges the quota, stores the job, noting the API it came
+        through (its operation answers in that API's messages). Blocking: run it off the loop."""
         config = request.config
         spec = audio_spec(config)
         # The diarization service holds the upper bound; what needs no service is checked here.
@@ -107,6 +112,7 @@ class JobIntake:
             config.language_code,
             content,
             seconds,
+            api,
         )
 
     def _charge(self, tenant: str, seconds: float | None) -> None:

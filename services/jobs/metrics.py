@@ -36,8 +36,8 @@ class QueueMetrics:
         )
         self.accepted = Counter(
             "stt_jobs_accepted",
-            "Jobs LongRunningRecognize accepted.",
-            ["service"],
+            "Jobs LongRunningRecognize accepted, by the API they came through (stt, google).",
+            ["service", "api"],
             registry=registry,
         )
         self.finished = finished_counter(registry)

@@ -1,13 +1,14 @@
 """google.longrunning.Operations on the router's port: get, list (paged), cancel, delete and
-wait for the jobs LongRunningRecognize accepted. Each call goes through the router's request
-path (ids, traces, readiness, errors, metrics) like any other; the store calls block, so they
-run on threads."""
+wait for the jobs LongRunningRecognize accepted, through stt.v1 or a drop-in API (each job's
+operation is packed in the dialect of the API it came through; see `operations.py`). Each call
+goes through the router's request path (ids, traces, readiness, errors, metrics) like any
+other; the store calls block, so they run on threads."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.protobuf import empty_pb2
@@ -15,14 +16,21 @@ from stt.v1 import stt_pb2
 
 from services.core.errors import InvalidArgument, NotFound, Unimplemented
 from services.jobs.intake import JobIntake
-from services.jobs.operations import page_token, read_done_filter, read_page_token, to_operation
+from services.jobs.operations import (
+    STT_API,
+    STT_ONLY,
+    Dialect,
+    page_token,
+    read_done_filter,
+    read_page_token,
+    to_operation,
+)
 from services.jobs.store import QUEUED, RUNNING, Job, Store
 from services.router import grpc_front
 from services.router.failover import Call
 from services.router.metrics import RouterMetrics
 from services.router.path import Incoming, RequestPath
 
-API = "stt"
 OPERATIONS = "google.longrunning.Operations"
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
 WAIT_POLL_S = 0.25
@@ -41,17 +49,19 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
         store: Store | None,
         intake: JobIntake | None,
         metrics: RouterMetrics,
+        dialects: Mapping[str, Dialect] = STT_ONLY,
     ):
         self._path = path
         self._store = store
         self._intake = intake
+        self._dialects = dialects
         self._metrics = metrics.jobs
         self._service = metrics.service
         self._wait_max_s = path.settings.wait_max_s
 
     async def GetOperation(self, request, context):
         async def get(call: Call, incoming: Incoming):
-            return to_operation(await self._job(request.name))
+            return self._operation(await self._job(request.name))
 
         return await self._serve("GetOperation", context, get)
 
@@ -69,7 +79,7 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
             # One more than the page holds says whether another page follows.
             jobs = await asyncio.to_thread(store.list, tenant, done, size + 1, after)
             reply = operations_pb2.ListOperationsResponse(
-                operations=[to_operation(job) for job in jobs[:size]]
+                operations=[self._operation(job) for job in jobs[:size]]
             )
             if len(jobs) > size:
                 reply.next_page_token = page_token(jobs[size - 1])
@@ -112,7 +122,7 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
             while not job.done and time.monotonic() < deadline:
                 await asyncio.sleep(WAIT_POLL_S)
                 job = await self._job(request.name)
-            return to_operation(job)
+            return self._operation(job)
 
         return await self._serve("WaitOperation", context, wait)
 
@@ -121,17 +131,21 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
         call: Call,
         request: stt_pb2.LongRunningRecognizeRequest,
         metadata: tuple[tuple[str, str], ...],
+        api: str = STT_API,
     ) -> operations_pb2.Operation:
-        """LongRunningRecognize, on the router's request path: the job as an operation."""
+        """LongRunningRecognize, on the router's request path: the job as an operation, in
+        the dialect of `api`, the API the request came through."""
+        if api not in self._dialects:
+            raise Unimplemented(f"jobs cannot be submitted through the {api!r} API")
         if self._intake is None:
             raise Unimplemented(NO_STORE)
         if request.config.language_code.strip():
             call.language = "unknown"  # until a route is found for it
         call.language = self._intake.language_label(request.config.language_code)
         tenant = self._intake.tenant(metadata)
-        job = await asyncio.to_thread(self._intake.submit, request, tenant, call.request_id)
-        self._metrics.accepted.labels(self._service).inc()
-        return to_operation(job)
+        job = await asyncio.to_thread(self._intake.submit, request, tenant, call.request_id, api)
+        self._metrics.accepted.labels(self._service, api).inc()
+        return self._operation(job)
 
     def sample_queue(self) -> None:
         """Reads the queue's size from the store for /metrics."""
@@ -144,13 +158,16 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
     async def _serve(self, method: str, context, work: Callable[[Call, Incoming], Awaitable]):
         """One Operations call on the router's request path (scope, readiness, errors,
         metrics), labelled with no language."""
-        incoming = Incoming.from_grpc(API, f"{OPERATIONS}/{method}", context)
+        incoming = Incoming.from_grpc(STT_API, f"{OPERATIONS}/{method}", context)
 
         async def labelled(call: Call):
             call.language = NO_LANGUAGE
             return await work(call, incoming)
 
         return await grpc_front.unary(self._path, method, incoming, context, labelled)
+
+    def _operation(self, job: Job) -> operations_pb2.Operation:
+        return to_operation(job, self._dialects)
 
     def _tenant(self, incoming: Incoming) -> str | None:
         """The tenant that sent the call; None when it named none (then it lists every job)."""

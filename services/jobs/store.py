@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS stt_jobs (
   attempts INTEGER NOT NULL DEFAULT 0, worker TEXT NOT NULL DEFAULT '',
   token TEXT NOT NULL DEFAULT '', lease_until {real}, progress INTEGER NOT NULL DEFAULT 0,
   audio_seconds {real}, plan TEXT, response {blob}, error_code INTEGER NOT NULL DEFAULT 0,
-  error_message TEXT NOT NULL DEFAULT '');
+  error_message TEXT NOT NULL DEFAULT '', api TEXT NOT NULL DEFAULT 'stt');
 CREATE INDEX IF NOT EXISTS stt_jobs_by_state ON stt_jobs (state, created);
 CREATE INDEX IF NOT EXISTS stt_jobs_by_expiry ON stt_jobs (expires);
 CREATE INDEX IF NOT EXISTS stt_jobs_by_tenant ON stt_jobs (tenant, created);
@@ -38,13 +38,15 @@ CREATE TABLE IF NOT EXISTS stt_job_chunks (
 CREATE TABLE IF NOT EXISTS stt_tenant_usage (
   tenant TEXT NOT NULL, day TEXT NOT NULL, seconds {real} NOT NULL, PRIMARY KEY (tenant, day));
 """
+# Columns added to stt_jobs after its first release: a database made before gets them at start.
+ADDED_COLUMNS = {"api": "TEXT NOT NULL DEFAULT 'stt'"}
 # Jobs whose results have not expired (the rest await `purge`).
 LIVE = "(expires IS NULL OR expires > ?)"
 # Schema creation by several processes at once is serialised on PostgreSQL by this lock.
 SCHEMA_LOCK = 7_411_903
 COLUMNS = (
     "name, tenant, state, request, request_id, language, created, updated, started, finished,"
-    " attempts, worker, progress, audio_seconds, plan, response, error_code, error_message"
+    " attempts, worker, progress, audio_seconds, plan, response, error_code, error_message, api"
 )
 
 
@@ -68,6 +70,7 @@ class Job:
     response: bytes | None
     error_code: int
     error_message: str
+    api: str  # the API it came through (stt, google): the dialect its operation speaks
 
     @property
     def done(self) -> bool:
@@ -95,6 +98,10 @@ class Store:
             for statement in SCHEMA.format(**self.db.types).split(";"):
                 if statement.strip():
                     tx.run(statement)
+            present = self.db.columns(tx, "stt_jobs")
+            for column, definition in ADDED_COLUMNS.items():
+                if column not in present:
+                    tx.run(f"ALTER TABLE stt_jobs ADD COLUMN {column} {definition}")
 
     def close(self) -> None:
         self.db.close()
@@ -108,13 +115,14 @@ class Store:
         language: str,
         content: bytes | None,
         audio_seconds: float | None,
+        api: str = "stt",
     ) -> Job:
         now = time.time()
         with self.db.transaction() as tx:
             tx.run(
                 "INSERT INTO stt_jobs (name, tenant, state, request, request_id, language,"
-                " created, updated, audio_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, tenant, QUEUED, request, request_id, language, now, now, audio_seconds),
+                " created, updated, audio_seconds, api) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, tenant, QUEUED, request, request_id, language, now, now, audio_seconds, api),
             )
             if content is not None:
                 tx.run("INSERT INTO stt_job_audio (name, content) VALUES (?, ?)", (name, content))

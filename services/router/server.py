@@ -18,9 +18,11 @@ from services.core.http import HttpServer
 from services.core.server import DRAIN_POLL_S, speech_grpc_server
 from services.jobs.db import open_database
 from services.jobs.intake import JobIntake
+from services.jobs.operations import STT_API, STT_DIALECT
 from services.jobs.service import OperationsServicer
 from services.jobs.store import Store
-from services.router.dropin import riva_service
+from services.router.dropin import google_jobs, riva_service
+from services.router.dropin.google_service import API as GOOGLE_API
 from services.router.dropin.google_service import GoogleSpeech
 from services.router.dropin.openai_routes import openai_routes
 from services.router.dropin.riva_service import RivaSpeech
@@ -58,7 +60,11 @@ class RouterServer:
         )
         self.path = RequestPath(settings, self.table, self.pool, self.lifecycle, self.metrics)
         self.store = open_store(settings) if settings.jobs_enabled else None
-        self.operations = OperationsServicer(self.path, self.store, self._intake(), self.metrics)
+        # Jobs answer in the dialect they came in, even with that API since switched off.
+        dialects = {STT_API: STT_DIALECT, GOOGLE_API: google_jobs.DIALECT}
+        self.operations = OperationsServicer(
+            self.path, self.store, self._intake(), self.metrics, dialects
+        )
         self.metrics.sample_queue = self.operations.sample_queue
         self.servicer = RouterServicer(self.path, self.operations)
         routes = openai_routes(self.path) if settings.openai_audio_api else []
@@ -133,7 +139,7 @@ class RouterServer:
         (Google's package ships no service descriptor, so reflection cannot list it)."""
         handlers, reflected = [], []
         if self.settings.google_speech_api:
-            handlers.append(GoogleSpeech(self.path).handler())
+            handlers.append(GoogleSpeech(self.path, self.operations).handler())
         if self.settings.riva_asr_api:
             handlers.append(RivaSpeech(self.path).handler())
             reflected.append(riva_service.SERVICE)

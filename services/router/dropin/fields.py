@@ -1,6 +1,7 @@
-"""What the Google and Riva front ends share: refusing a field with a message that names it,
-expected phrases, and the `model` field, which either leaves a request to language routing or
-pins it to one backend by the router's name for it."""
+"""What the Google and Riva front ends share: refusing a field with a message that names it
+(diarization on a stream among them), speaker tags, expected phrases, and the `model` field,
+which either leaves a request to language routing or pins it to one backend by the router's
+name for it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,22 @@ from services.core.errors import InvalidConfig
 
 def unsupported(field: str, why: str) -> InvalidConfig:
     return InvalidConfig(f"{field} is not supported: {why}")
+
+
+def refuse_streamed_speakers(enabled: bool, field: str) -> None:
+    """Speakers are told apart over the whole audio, which a stream never has."""
+    if enabled:
+        raise unsupported(
+            f"{field}.diarization_config.enable_speaker_diarization",
+            "speakers are told apart over the whole audio, so only in the offline calls "
+            "(Google's recognize and long_running_recognize, Riva's offline_recognize)",
+        )
+
+
+def speaker_tag(label: str) -> int:
+    """A speaker label as the integer tag Google's (deprecated) and Riva's words carry, when
+    the label is a number; else 0, the tag of no speaker."""
+    return int(label) if label.isdecimal() and len(label) <= 9 else 0
 
 
 def copy_phrases(contexts: Iterable, into: stt_pb2.RecognitionConfig, field: str) -> None:

@@ -11,18 +11,21 @@ the CTC services do not).
 from __future__ import annotations
 
 from google.cloud.speech_v1.types import cloud_speech
-from google.longrunning import operations_pb2
 from stt.v1 import stt_pb2
 
 from services.core.errors import InvalidConfig
-from services.router.dropin.fields import copy_phrases, pinned_backend, unsupported
+from services.router.dropin.fields import (
+    copy_phrases,
+    pinned_backend,
+    refuse_streamed_speakers,
+    speaker_tag,
+    unsupported,
+)
 
 RecognizeRequest = cloud_speech.RecognizeRequest.pb()
-LongRunningRecognizeRequest = cloud_speech.LongRunningRecognizeRequest.pb()
 RecognizeResponse = cloud_speech.RecognizeResponse.pb()
 StreamingRecognizeRequest = cloud_speech.StreamingRecognizeRequest.pb()
 StreamingRecognizeResponse = cloud_speech.StreamingRecognizeResponse.pb()
-Operation = operations_pb2.Operation
 GoogleConfig = cloud_speech.RecognitionConfig.pb()
 GoogleResult = cloud_speech.SpeechRecognitionResult.pb()
 GoogleStreamingResult = cloud_speech.StreamingRecognitionResult.pb()
@@ -35,15 +38,17 @@ ROUTED_MODELS = ("", "default", "latest_long", "latest_short")
 
 
 def recognize_request(request, backends: list[str]) -> tuple[stt_pb2.RecognizeRequest, str | None]:
-    """A Recognize (or LongRunningRecognize) request as stt.v1, and the backend it is pinned
-    to (None: routed by language)."""
-    if isinstance(request, LongRunningRecognizeRequest) and request.HasField("output_config"):
-        raise unsupported("output_config", "results come back in the operation, not in a bucket")
+    """A Recognize request as stt.v1, and the backend it is pinned to (None: routed by
+    language)."""
     config, backend = recognition_config(request.config, backends, "config")
     stt_request = stt_pb2.RecognizeRequest(config=config)
     source = request.audio.WhichOneof("audio_source")
     if source == "uri":
-        raise unsupported("audio.uri", "send the audio bytes in audio.content")
+        raise unsupported(
+            "audio.uri",
+            "recognize takes the audio bytes in audio.content; long_running_recognize"
+            " also reads a file:// path or an http(s):// URL",
+        )
     if source == "content":
         stt_request.audio.content = request.audio.content
     return stt_request, backend
@@ -58,6 +63,9 @@ def stream_setup(
             "the first message of a stream must carry streaming_config; audio_content follows"
         )
     streaming = first.streaming_config
+    refuse_streamed_speakers(
+        streaming.config.diarization_config.enable_speaker_diarization, "streaming_config.config"
+    )
     config, backend = recognition_config(streaming.config, backends, "streaming_config.config")
     stt_streaming = stt_pb2.StreamingRecognitionConfig(
         config=config,
@@ -101,16 +109,20 @@ def recognition_config(
         enable_word_confidence=config.enable_word_confidence,
     )
     copy_phrases(config.speech_contexts, stt_config, f"{field}.speech_contexts")
+    speakers = config.diarization_config
+    if speakers.enable_speaker_diarization:
+        stt_config.diarization_config.CopyFrom(
+            stt_pb2.SpeakerDiarizationConfig(
+                enable_speaker_diarization=True,
+                min_speaker_count=speakers.min_speaker_count,
+                max_speaker_count=speakers.max_speaker_count,
+            )
+        )
     backend = pinned_backend(config.model, backends, f"{field}.model", ROUTED_MODELS)
     return stt_config, backend
 
 
 def _refuse_unsupported(config, field: str) -> None:
-    if config.diarization_config.enable_speaker_diarization:
-        raise unsupported(
-            f"{field}.diarization_config.enable_speaker_diarization",
-            "speaker diarization is not available on this endpoint yet",
-        )
     if config.enable_separate_recognition_per_channel:
         raise unsupported(
             f"{field}.enable_separate_recognition_per_channel", "channels are mixed down to one"
@@ -132,14 +144,33 @@ def _refuse_unsupported(config, field: str) -> None:
 
 
 def recognize_response(response: stt_pb2.RecognizeResponse):
-    answer = RecognizeResponse(total_billed_time=response.total_billed_time)
-    for result in response.results:
-        answer.results.append(
+    return RecognizeResponse(
+        results=google_results(response.results), total_billed_time=response.total_billed_time
+    )
+
+
+def google_results(results) -> list:
+    """stt.v1 results as Google's. With speakers, as Google answers: a last result holds every
+    word of the top alternatives with its speaker, and no transcript; the results before it
+    are stt.v1's, one speaker each, their words labelled too."""
+    answer = [
+        GoogleResult(
+            alternatives=[_alternative(a) for a in result.alternatives],
+            channel_tag=result.channel_tag,
+            result_end_time=result.result_end_offset,
+            language_code=result.language_code,
+        )
+        for result in results
+    ]
+    labelled = [w for r in answer if r.alternatives for w in r.alternatives[0].words]
+    if any(word.speaker_label for word in labelled):
+        last = answer[-1]
+        answer.append(
             GoogleResult(
-                alternatives=[_alternative(a) for a in result.alternatives],
-                channel_tag=result.channel_tag,
-                result_end_time=result.result_end_offset,
-                language_code=result.language_code,
+                alternatives=[GoogleAlternative(words=labelled)],
+                channel_tag=last.channel_tag,
+                result_end_time=last.result_end_time,
+                language_code=last.language_code,
             )
         )
     return answer
@@ -174,5 +205,7 @@ def _alternative(alternative: stt_pb2.SpeechRecognitionAlternative):
             end_time=word.end_offset,
             word=word.word,
             confidence=word.confidence,
+            speaker_label=word.speaker_label,
+            speaker_tag=speaker_tag(word.speaker_label),
         )
     return answer

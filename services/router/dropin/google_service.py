@@ -1,13 +1,17 @@
 """`google.cloud.speech.v1.Speech` on the router's gRPC port, for `google-cloud-speech`'s
-SpeechClient: each call is converted to stt.v1 and served by the router's request path."""
+SpeechClient: each call is converted to stt.v1 and served by the router's request path;
+LongRunningRecognize becomes a job in the router's job store, whose operation the client polls
+through google.longrunning.Operations on the same port."""
 
 from __future__ import annotations
 
 import grpc
+from google.longrunning import operations_pb2
 
-from services.core.errors import Unimplemented
+from services.jobs.service import OperationsServicer
 from services.router import grpc_front
 from services.router.dropin import google_convert as convert
+from services.router.dropin import google_jobs
 from services.router.path import Incoming, RequestPath
 
 SERVICE = "google.cloud.speech.v1.Speech"
@@ -15,8 +19,9 @@ API = "google"
 
 
 class GoogleSpeech:
-    def __init__(self, path: RequestPath):
+    def __init__(self, path: RequestPath, operations: OperationsServicer):
         self._path = path
+        self._operations = operations
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc_front.generic_handler(
@@ -29,8 +34,8 @@ class GoogleSpeech:
                 ),
                 "LongRunningRecognize": (
                     self.LongRunningRecognize,
-                    convert.LongRunningRecognizeRequest,
-                    convert.Operation,
+                    google_jobs.LongRunningRecognizeRequest,
+                    operations_pb2.Operation,
                 ),
             },
             {
@@ -51,15 +56,13 @@ class GoogleSpeech:
         return await self._unary("Recognize", context, work)
 
     async def LongRunningRecognize(self, request, context):
-        async def work(call):
-            # Checked like Recognize, so a request that could never run says why first.
-            convert.recognize_request(request, self._path.backends)
-            raise Unimplemented(
-                f"{SERVICE}/LongRunningRecognize is not served by this router yet; "
-                "use Recognize (up to the services' audio limit) or StreamingRecognize"
-            )
+        incoming = Incoming.from_grpc(API, f"{SERVICE}/LongRunningRecognize", context)
 
-        return await self._unary("LongRunningRecognize", context, work)
+        async def work(call):
+            job = google_jobs.long_running_request(request, self._path.backends)
+            return await self._operations.accept(call, job, incoming.metadata, API)
+
+        return await grpc_front.unary(self._path, "LongRunningRecognize", incoming, context, work)
 
     async def StreamingRecognize(self, request_iterator, context):
         incoming = Incoming.from_grpc(API, f"{SERVICE}/StreamingRecognize", context)

@@ -21,12 +21,13 @@ ROUTED_MODEL = "whisper-1"
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 GRANULARITIES = ("word", "segment")
 # Fields of the transcription form that no service here can honour, and why.
+NO_SPEAKERS = "this endpoint does not label speakers (stt.v1, Google and Riva do)"
 UNSUPPORTED = {
     "include": "token log probabilities are not available",
     "keywords": "use a prompt with the words to expect",
     "languages": "give one language, or none to have it detected",
-    "known_speaker_names": "speaker diarization is not available on this endpoint yet",
-    "known_speaker_references": "speaker diarization is not available on this endpoint yet",
+    "known_speaker_names": NO_SPEAKERS,
+    "known_speaker_references": NO_SPEAKERS,
 }
 TRANSCRIPTION_FIELDS = {
     "file",

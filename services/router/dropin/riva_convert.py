@@ -5,6 +5,8 @@ Every field that changes an answer is either mapped or refused with INVALID_ARGU
 it. Accepted as they are: `enable_automatic_punctuation` and `verbatim_transcripts` (each
 model writes text as it was trained to: Whisper punctuates, the CTC services do not).
 Word times are whole milliseconds, as Riva gives them, and come with each word's confidence.
+With `diarization_config` (offline only), each word's `speaker_tag` is its speaker, 1, 2, ...
+in the order they first speak.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from riva.client.proto import riva_audio_pb2
 from stt.v1 import stt_pb2
 
 from services.core.errors import InvalidConfig
-from services.router.dropin.fields import copy_phrases, pinned_backend, unsupported
+from services.router.dropin.fields import (
+    copy_phrases,
+    pinned_backend,
+    refuse_streamed_speakers,
+    speaker_tag,
+    unsupported,
+)
 
 Encoding = stt_pb2.RecognitionConfig.AudioEncoding
 ENCODINGS = {
@@ -49,6 +57,9 @@ def stream_setup(
         )
     _refuse_runtime_config(first)
     streaming = first.streaming_config
+    refuse_streamed_speakers(
+        streaming.config.diarization_config.enable_speaker_diarization, "streaming_config.config"
+    )
     config, backend = recognition_config(streaming.config, backends, "streaming_config.config")
     stt_streaming = stt_pb2.StreamingRecognitionConfig(
         config=config, interim_results=streaming.interim_results
@@ -106,15 +117,17 @@ def recognition_config(
         enable_word_confidence=words,
     )
     copy_phrases(config.speech_contexts, stt_config, f"{field}.speech_contexts")
+    speakers = config.diarization_config
+    if speakers.enable_speaker_diarization:
+        stt_config.diarization_config.CopyFrom(
+            stt_pb2.SpeakerDiarizationConfig(
+                enable_speaker_diarization=True, max_speaker_count=speakers.max_speaker_count
+            )
+        )
     return stt_config, pinned_backend(config.model, backends, f"{field}.model")
 
 
 def _refuse_unsupported(config: riva.RecognitionConfig, field: str) -> None:
-    if config.diarization_config.enable_speaker_diarization:
-        raise unsupported(
-            f"{field}.diarization_config.enable_speaker_diarization",
-            "speaker diarization is not available on this endpoint yet",
-        )
     if config.enable_separate_recognition_per_channel:
         raise unsupported(
             f"{field}.enable_separate_recognition_per_channel", "channels are mixed down to one"
@@ -175,6 +188,7 @@ def _alternative(
             word=word.word,
             confidence=word.confidence,
             language_code=language,
+            speaker_tag=speaker_tag(word.speaker_label),
         )
     return answer
 
