@@ -1,5 +1,9 @@
 """The core's small parts on their own: chunking, cache, languages, error mapping."""
 
+import os
+import sys
+import threading
+
 import grpc
 import numpy as np
 import pytest
@@ -11,6 +15,7 @@ from services.core.cache import ResultCache, cache_key
 from services.core.chunking import Piece, pack_spans
 from services.core.errors import InvalidAudio, Overloaded, UnsupportedLanguage, to_grpc_status
 from services.core.languages import primary_subtag, resolve
+from services.core.priority import model_threads
 from services.core.vad import Span
 
 
@@ -154,3 +159,19 @@ def test_alternatives_follow_the_segment_and_max_alternatives_caps_them():
     ]
     assert alternatives()[1].words[0].start_offset.ToTimedelta().total_seconds() == 2.5
     assert [a.transcript for a in alternatives(max_alternatives=2)] == ["a", "b"]
+
+
+def _thread_nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="nice is per thread on Linux only")
+def test_model_threads_run_below_the_thread_that_made_them():
+    base = _thread_nice()
+    with model_threads(2, "test-model", 3) as pool:
+        lowered = pool.submit(_thread_nice).result(timeout=10)
+    with model_threads(1, "test-equal", 0) as pool:
+        equal = pool.submit(_thread_nice).result(timeout=10)
+    assert lowered == min(19, base + 3)
+    assert equal == base
+    assert _thread_nice() == base  # the caller keeps its own priority

@@ -50,7 +50,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         self._gate = gate
         self._lifecycle = lifecycle
         self._metrics = metrics
-        self._slots = InferenceSlots(gate, metrics, service)
+        self._slots = InferenceSlots(gate, metrics, service, settings.inference_nice)
         self._caching = settings.cache_size > 0
         self._streams = StreamServicer(service, settings, backend, self._slots, metrics)
         self._calls = UnaryCalls(service, SPEECH, lifecycle, metrics)

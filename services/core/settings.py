@@ -40,6 +40,15 @@ class ModelSettings(ServerSettings):
     cpu_threads: int = Field(
         0, ge=0, description="Threads per inference on CPU; 0 lets the runtime decide."
     )
+    inference_nice: int = Field(
+        2,
+        ge=0,
+        le=19,
+        description=(
+            "Nice levels the model threads run below the event loop (Linux): raise it where "
+            "probes or refusals lag while inference fills every core; it costs some throughput."
+        ),
+    )
     max_audio_bytes: int = Field(
         64 * 1024 * 1024, gt=0, description="Largest audio content accepted, in bytes."
     )

@@ -10,22 +10,22 @@ import asyncio
 import contextvars
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from services.core.backend import Cancellation
 from services.core.gate import Gate
 from services.core.metrics import ServiceMetrics
+from services.core.priority import model_threads
 
 T = TypeVar("T")
 
 
 class InferenceSlots:
-    def __init__(self, gate: Gate, metrics: ServiceMetrics, service: str):
+    def __init__(self, gate: Gate, metrics: ServiceMetrics, service: str, nice: int = 0):
         self._gate = gate
         self._metrics = metrics
         self._service = service
-        self._executor = ThreadPoolExecutor(gate.max_concurrency, "inference")
+        self._executor = model_threads(gate.max_concurrency, "inference", nice)
 
     async def run(self, context, work: Callable[..., T], *args) -> T:
         """Runs `work(*args, cancellation)` on a worker thread while holding a slot; waits in

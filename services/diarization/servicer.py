@@ -41,7 +41,7 @@ class DiarizationServicer(stt_pb2_grpc.DiarizationServicer):
         self._backend = backend
         self._diarizer = diarizer
         self._metrics = metrics
-        self._slots = InferenceSlots(gate, metrics, service)
+        self._slots = InferenceSlots(gate, metrics, service, settings.inference_nice)
         self._calls = UnaryCalls(service, DIARIZATION, lifecycle, metrics)
 
     async def Diarize(self, request, context):
