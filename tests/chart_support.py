@@ -88,3 +88,11 @@ def component(obj: dict) -> str | None:
 
 def routes_file(objects: list[dict]) -> str:
     return one(objects, "ConfigMap", f"{PREFIX}-router")["data"]["routes.yaml"]
+
+
+def assert_schema_rejects(setting: str, complaint: str) -> None:
+    """`helm template --set setting` fails on values.schema.json, naming `complaint`."""
+    done = helm("template", "stt", str(CHART), "--set", setting)
+    assert done.returncode != 0
+    assert "values don't meet the specifications of the schema" in done.stderr
+    assert complaint in done.stderr, done.stderr

@@ -24,6 +24,7 @@ from tests.chart_support import (
     CI_VALUES,
     NAMESPACE,
     PREFIX,
+    assert_schema_rejects,
     component,
     container,
     env,
@@ -450,10 +451,7 @@ def test_notes_tell_how_to_call_the_router():
     ],
 )
 def test_schema_rejects_bad_values(setting, complaint):
-    done = helm("template", "stt", str(CHART), "--set", setting)
-    assert done.returncode != 0
-    assert "values don't meet the specifications of the schema" in done.stderr
-    assert complaint in done.stderr, done.stderr
+    assert_schema_rejects(setting, complaint)
 
 
 def test_a_router_without_routes_is_refused():

@@ -18,6 +18,7 @@ from tests.chart_support import (
     CI_VALUES,
     NAMESPACE,
     PREFIX,
+    assert_schema_rejects,
     component,
     container,
     env,
@@ -443,7 +444,4 @@ def test_sqlite_with_one_router_and_postgresql_with_many_are_fine():
     ],
 )
 def test_schema_rejects_bad_job_and_diarization_values(setting, complaint):
-    done = helm("template", "stt", str(CHART), "--set", setting)
-    assert done.returncode != 0
-    assert "values don't meet the specifications of the schema" in done.stderr
-    assert complaint in done.stderr, done.stderr
+    assert_schema_rejects(setting, complaint)

@@ -4,10 +4,13 @@ job store (see `services/jobs/service.py`)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from stt.v1 import stt_pb2_grpc
 
 from services.jobs.service import OperationsServicer
 from services.router import grpc_front
+from services.router.failover import Call
 from services.router.info import service_info
 from services.router.path import Incoming, RequestPath
 
@@ -20,33 +23,20 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
         self._operations = operations
 
     async def Recognize(self, request, context):
-        incoming = Incoming.from_grpc(API, "stt.v1.Speech/Recognize", context)
-        return await grpc_front.unary(
-            self._path,
-            "Recognize",
-            incoming,
-            context,
-            lambda call: self._path.recognize(call, request),
+        return await self._unary(
+            "Recognize", context, lambda call, _: self._path.recognize(call, request)
         )
 
     async def LongRunningRecognize(self, request, context):
-        incoming = Incoming.from_grpc(API, "stt.v1.Speech/LongRunningRecognize", context)
-        return await grpc_front.unary(
-            self._path,
+        return await self._unary(
             "LongRunningRecognize",
-            incoming,
             context,
-            lambda call: self._operations.accept(call, request, incoming.metadata),
+            lambda call, incoming: self._operations.accept(call, request, incoming.metadata),
         )
 
     async def DetectLanguage(self, request, context):
-        incoming = Incoming.from_grpc(API, "stt.v1.Speech/DetectLanguage", context)
-        return await grpc_front.unary(
-            self._path,
-            "DetectLanguage",
-            incoming,
-            context,
-            lambda call: self._path.detect(call, request),
+        return await self._unary(
+            "DetectLanguage", context, lambda call, _: self._path.detect(call, request)
         )
 
     async def StreamingRecognize(self, request_iterator, context):
@@ -65,3 +55,10 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
     async def GetServiceInfo(self, request, context):
         path = self._path
         return await service_info(path.table, path.pool, path.lifecycle, path.settings)
+
+    async def _unary(self, method: str, context, work: Callable[[Call, Incoming], Awaitable]):
+        """One unary stt.v1 call down the request path: `work(call, incoming)` answers it."""
+        incoming = Incoming.from_grpc(API, f"stt.v1.Speech/{method}", context)
+        return await grpc_front.unary(
+            self._path, method, incoming, context, lambda call: work(call, incoming)
+        )
