@@ -61,6 +61,9 @@ class BackendChannel:
     Streams go over a twin channel of the synchronous API: grpc.aio reports INTERNAL instead
     of the backend's own status when a backend ends a stream while a message is being sent
     (grpc/grpc#36066), and a stream refused at once must reach the client with its status.
+    The router's own health checks go over a third channel: on the request channel each check
+    would take a turn of round_robin, and checks and requests falling into step could send
+    every request to the same replica.
     """
 
     def __init__(
@@ -76,13 +79,15 @@ class BackendChannel:
         self.channel = grpc.aio.insecure_channel(target, options=options)
         self.speech = stt_pb2_grpc.SpeechStub(self.channel)
         self.diarization = stt_pb2_grpc.DiarizationStub(self.channel)
-        self.health = health_pb2_grpc.HealthStub(self.channel)
+        self.health_channel = grpc.aio.insecure_channel(target, options=options)
+        self.health = health_pb2_grpc.HealthStub(self.health_channel)
         self.stream_channel = grpc.insecure_channel(target, options=options)
         self.streams = stt_pb2_grpc.SpeechStub(self.stream_channel)
         self.serving = False
 
     async def close(self) -> None:
         await self.channel.close()
+        await self.health_channel.close()
         self.stream_channel.close()
 
 
