@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from services import registry
+from services.ctc.model import CtcModel
 from services.ctc.settings import CtcSettings
 
 
@@ -111,3 +113,45 @@ def check_timings(response, audio_seconds: float) -> list[tuple[str, float, floa
             last_end = w_end
         last_end = max(last_end, end)
     return words
+
+
+# float16 faults, made on purpose: the fallback to float32 must hide each from requests.
+class FailsWhenArmed(CtcModel):
+    """float16 works until the test arms the model (after its warm-up, however many passes
+    that takes on the device), then every float16 pass is broken."""
+
+    armed = False
+
+    def _run(self, batch):
+        logits = super()._run(batch)
+        if self.dtype == torch.float16 and self.armed:
+            return self.broken(logits)
+        return logits
+
+
+class RaisesInHalf(FailsWhenArmed):
+    def broken(self, logits):
+        raise RuntimeError("forced: float16 kernel missing")
+
+
+class NonFiniteInHalf(FailsWhenArmed):
+    def broken(self, logits):
+        return logits * float("inf")
+
+
+class WontLoadInHalf(CtcModel):
+    def _move(self, dtype):
+        if dtype == torch.float16:
+            raise RuntimeError("forced: float16 load failure")
+        super()._move(dtype)
+
+
+def with_model(case, model_class):
+    return type(
+        f"{model_class.__name__}Backend", (case.module.Backend,), {"model_class": model_class}
+    )
+
+
+def arm(backend) -> None:
+    """Breaks float16 from now on in a backend made by `with_model` with a FailsWhenArmed."""
+    backend._model.armed = True

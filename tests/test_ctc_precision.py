@@ -9,45 +9,19 @@ import torch
 from stt.v1 import stt_pb2
 
 from services.core.backend import Cancellation, DecodeOptions
-from services.ctc.model import CtcModel
-from tests.ctc_support import TINY_CASES, model_dir, settings
+from tests.ctc_support import (
+    TINY_CASES,
+    NonFiniteInHalf,
+    RaisesInHalf,
+    WontLoadInHalf,
+    arm,
+    model_dir,
+    settings,
+    with_model,
+)
 from tests.support import clip, metric, request, running, transcript
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-
-class FailsAfterWarmUp(CtcModel):
-    """float16 passes the warm-up, then breaks: every later float16 pass is broken."""
-
-    def _run(self, batch):
-        self.calls = getattr(self, "calls", 0) + 1
-        logits = super()._run(batch)
-        if self.dtype == torch.float16 and self.calls > 1:
-            return self.broken(logits)
-        return logits
-
-
-class RaisesInHalf(FailsAfterWarmUp):
-    def broken(self, logits):
-        raise RuntimeError("forced: float16 kernel missing")
-
-
-class NonFiniteInHalf(FailsAfterWarmUp):
-    def broken(self, logits):
-        return logits * float("inf")
-
-
-class WontLoadInHalf(CtcModel):
-    def _move(self, dtype):
-        if dtype == torch.float16:
-            raise RuntimeError("forced: float16 load failure")
-        super()._move(dtype)
-
-
-def with_model(case, model_class):
-    return type(
-        f"{model_class.__name__}Backend", (case.module.Backend,), {"model_class": model_class}
-    )
 
 
 def precision(server) -> str:
@@ -73,8 +47,10 @@ def test_float32_fallback_engages_when_float16_fails(tiny_models, audio_dir, cap
         assert server.wait_loaded()
         expected = transcript(server.stub.Recognize(content))
     config = settings(case, model, compute_type="float16", cache_size=0)
-    with running(case.service, config, with_model(case, fault)(config)) as server:
+    backend = with_model(case, fault)(config)
+    with running(case.service, config, backend) as server:
         assert server.wait_loaded()
+        arm(backend)
         assert precision(server) == "float16"
         with caplog.at_level(logging.WARNING, logger="stt.ctc"):
             response = server.stub.Recognize(content)  # float16 fails inside this request

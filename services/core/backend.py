@@ -34,6 +34,9 @@ class DecodeOptions:
     phrases: tuple[str, ...] = ()
     # English text for speech in any language, for a backend that `translates`.
     translate_to_english: bool = False
+    # Latency first (streaming): a backend with a fixed input window (Whisper's 30 s) may fit
+    # it to the audio given. Backends without one ignore it.
+    short_window: bool = False
 
 
 @dataclass(frozen=True)

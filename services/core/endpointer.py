@@ -46,12 +46,21 @@ class Endpointer:
         self.position = 0  # samples judged so far
         self.in_speech = False
         self.last_speech = 0  # end of the last window judged as speech
+        # End of the last window above `threshold`: the speech heard for sure. Past it the
+        # probability only decays (Silero's trails 100 to 250 ms behind the last word).
+        self.last_voiced = 0
         self._run = 0  # consecutive speech samples while not yet in speech
 
     @property
     def pause(self) -> int:
         """Samples of silence since the last speech, while inside an utterance."""
         return self.position - self.last_speech if self.in_speech else 0
+
+    @property
+    def quiet(self) -> int:
+        """Samples since the last sure speech, while inside an utterance: a pause may be
+        starting, before the probability has decayed enough to say so."""
+        return self.position - self.last_voiced if self.in_speech else 0
 
     def padded_end(self, limit: int) -> int:
         return min(limit, self.last_speech + self._pad)
@@ -63,10 +72,13 @@ class Endpointer:
             if not self.in_speech:
                 self._run = self._run + WINDOW if probability >= self._s.threshold else 0
                 if self._run >= self._min_speech:
-                    self.in_speech, self.last_speech = True, self.position
+                    self.in_speech = True
+                    self.last_speech = self.last_voiced = self.position
                     events.append(SpeechStarted(max(0, self.position - self._run - self._pad)))
             elif probability >= self._s.neg_threshold:
                 self.last_speech = self.position
+                if probability >= self._s.threshold:
+                    self.last_voiced = self.position
             elif self.position - self.last_speech >= self._end_silence:
                 self.in_speech, self._run = False, 0
                 events.append(SpeechStopped(self.last_speech + self._pad))

@@ -51,7 +51,9 @@ class StreamServicer:
             await anext(requests, None), self._backend.info.languages, self._service
         )
         self._backend.check(options)
-        if not options.beam_size:  # a live stream favours latency over the last bit of accuracy
+        # A live stream favours latency over the last bit of accuracy.
+        options = replace(options, short_window=True)
+        if not options.beam_size:
             options = replace(options, beam_size=self._settings.stream_beam_size)
         decoder = stream_decoder(spec, self._settings.stream_max_buffer_bytes)
         events: asyncio.Queue = asyncio.Queue()

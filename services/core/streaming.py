@@ -5,7 +5,9 @@ as background tasks through `decode` (which holds an inference slot only while i
 most one at a time per stream, so a stream never holds a slot while it waits for audio.
 
 When a pause starts, the final decode of the utterance starts at once, speculatively: by the
-time the pause is long enough to end the utterance, the final is usually ready.
+time the pause is long enough to end the utterance, the final is usually ready. A decode's
+result is taken as soon as it is done, not at the next audio message, and the next decode
+starts then: a lock keeps that and the arriving audio from acting on the stream at once.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ CONTEXT_WORDS = 40
 class StreamSettings:
     endpoint: EndpointSettings
     interim_interval_s: float = 0.5
-    speculate_after_ms: int = 96
+    speculate_after_ms: int = 32
     max_utterance_s: float = 30.0
     max_stream_s: float = 3600.0
 
@@ -106,11 +108,18 @@ class StreamSession:
         self._history: list[str] = []  # words of the finals so far
         self._decode_s = 0.0  # wall time of the last decode
         self._started_at = 0.0
+        self._lock = asyncio.Lock()
+        self._advancing: set[asyncio.Task] = set()  # taking finished decodes' results
+        self._ended = False
         self.closed = False  # after the single utterance ended
 
     async def push(self, samples: np.ndarray) -> None:
         if self.closed or samples.size == 0:
             return
+        async with self._lock:
+            await self._push(samples)
+
+    async def _push(self, samples: np.ndarray) -> None:
         self._received += len(samples)
         if self._received > self._s.max_stream_s * SAMPLE_RATE:
             raise OutOfRange(f"the stream is over its limit of {self._s.max_stream_s:.0f} s")
@@ -129,15 +138,33 @@ class StreamSession:
 
     async def finish(self) -> None:
         """Half-close: the utterance in progress ends where its speech ends."""
-        if self._utterance is not None and not self.closed:
-            await self._finalise(self._endpointer.padded_end(self._received))
+        async with self._lock:
+            if self._utterance is not None and not self.closed:
+                await self._finalise(self._endpointer.padded_end(self._received))
+            self._ended = True
         await self.cancel()
 
     async def cancel(self) -> None:
-        if self._job:
-            self._job.task.cancel()
-            await asyncio.gather(self._job.task, return_exceptions=True)
-            self._job = None
+        self._ended = True
+        tasks = [*self._advancing, *([self._job.task] if self._job else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._job = None
+
+    def _decoded(self, task: asyncio.Task) -> None:
+        """A decode ended: take its result now. A failed one is left for the next message,
+        whose `push` raises its error to the caller."""
+        if not (self._ended or task.cancelled() or task.exception()):
+            advancing = asyncio.ensure_future(self._advance())
+            self._advancing.add(advancing)
+            advancing.add_done_callback(self._advancing.discard)
+
+    async def _advance(self) -> None:
+        async with self._lock:
+            if not self._ended:
+                await self._collect()
+                await self._schedule()
 
     def _begin(self, start: int) -> None:
         self._utterance = max(start, self._audio_start)
@@ -155,10 +182,12 @@ class StreamSession:
             await self._finalise(now)  # forced final; the speech goes on in a new utterance
             self._begin(now)
             return
-        pause_ms = self._endpointer.pause * 1000 / SAMPLE_RATE
+        pause_ms = self._endpointer.quiet * 1000 / SAMPLE_RATE
         if pause_ms >= self._s.speculate_after_ms:
             if not self._covers_speech(self._candidate):
                 self._start(self._utterance, self._endpointer.padded_end(now), final=True)
+        elif pause_ms > 0:
+            pass  # a pause may be starting: an interim now would keep its final waiting
         elif self._interim_results and now - self._last_interim >= self._interval:
             self._last_interim = now
             self._start(self._utterance, now, final=False)
@@ -178,6 +207,7 @@ class StreamSession:
         prompt = self._options.initial_prompt or " ".join(self._history[-CONTEXT_WORDS:])
         options = replace(self._options, prefix=self._agreement.prefix, initial_prompt=prompt)
         task = asyncio.ensure_future(self._decode(audio, options))
+        task.add_done_callback(self._decoded)
         self._job = _Job(task, start, end, final)
 
     async def _collect(self, send_interim: bool = True) -> None:
@@ -241,8 +271,9 @@ class StreamSession:
         return await job.task
 
     def _covers_speech(self, candidate: tuple[int, Transcript] | None) -> bool:
-        """A final decode is still good if no speech came after the audio it heard."""
-        return candidate is not None and candidate[0] >= self._endpointer.last_speech
+        """A final decode is still good if no sure speech came after the audio it heard
+        (the decaying probability after it is the trail of the same words)."""
+        return candidate is not None and candidate[0] >= self._endpointer.last_voiced
 
     def _latency(self, end: int) -> float | None:
         """Seconds since the audio holding the end of speech arrived."""

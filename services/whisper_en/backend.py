@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+from dataclasses import replace
 
 import ctranslate2
 import numpy as np
-from faster_whisper import WhisperModel
 
 from services.core.backend import (
+    SAMPLE_RATE,
     Backend,
     BackendInfo,
     Cancellation,
@@ -18,8 +20,9 @@ from services.core.backend import (
     Transcript,
     Word,
 )
-from services.whisper_en import bundled
+from services.whisper_en import bundled, window
 from services.whisper_en.settings import WhisperSettings
+from services.whisper_en.window import FittedWhisperModel
 
 log = logging.getLogger("stt.whisper_en")
 # Whisper's own fallback schedule when a request sets no temperature.
@@ -32,7 +35,7 @@ class WhisperBackend(Backend):
 
     def __init__(self, settings: WhisperSettings):
         self._settings = settings
-        self._model: WhisperModel | None = None
+        self._model: FittedWhisperModel | None = None
         self._info: BackendInfo | None = None
 
     def load(self) -> None:
@@ -57,8 +60,8 @@ class WhisperBackend(Backend):
         served = tuple(code for code in s.languages if code in known) if s.languages else known
         self._info = BackendInfo(s.model, device, self._model.model.compute_type, served)
 
-    def _open(self, path: str, device: str, compute_type: str) -> WhisperModel:
-        return WhisperModel(
+    def _open(self, path: str, device: str, compute_type: str) -> FittedWhisperModel:
+        return FittedWhisperModel(
             path,
             device=device,
             compute_type=compute_type,
@@ -77,23 +80,70 @@ class WhisperBackend(Backend):
         self, audio: np.ndarray, options: DecodeOptions, cancellation: Cancellation
     ) -> Transcript:
         assert self._model is not None, "load() first"
+        if options.short_window:
+            found = self._fitted(audio, options, cancellation)
+            if found is None and options.prefix:
+                # A forced prefix can start a loop that the same audio without it does not.
+                options = replace(options, prefix="")
+                found = self._fitted(audio, options, cancellation)
+            if found is not None:
+                return found
+        return _transcript(*self._decode(audio, options, cancellation))
+
+    def _fitted(
+        self, audio: np.ndarray, options: DecodeOptions, cancellation: Cancellation
+    ) -> Transcript | None:
+        """A decode on a window fitted to the audio; None where the audio is too long for
+        one to help, or where the decode looped."""
+        frames = window.fitted_frames(len(audio))
+        seconds = len(audio) / SAMPLE_RATE
+        budget = window.token_budget(seconds)
+        prompt, prefix = self._prompt_tokens(options)
+        # faster-whisper refuses a budget past Whisper's context (less the start sequence).
+        if frames is None or prompt + prefix + 4 + budget > self._model.max_length:
+            return None
+        with self._model.fitted(frames):
+            found, info = self._decode(
+                audio, options, cancellation, without_timestamps=True, max_new_tokens=budget
+            )
+        if window.looped(found, seconds, budget + prefix):
+            log.info("a fitted window looped", extra={"s": seconds, "prefix": bool(prefix)})
+            return None
+        return _transcript(found, info)
+
+    def _decode(self, audio: np.ndarray, options: DecodeOptions, cancellation, **fitted):
+        """faster-whisper's segments (read one by one, checking for cancellation) and info."""
+        temperature = TEMPERATURES if options.temperature is None else options.temperature
         segments, info = self._model.transcribe(
             audio,
             language=options.language,
             beam_size=options.beam_size or self._settings.beam_size,
-            temperature=TEMPERATURES if options.temperature is None else options.temperature,
+            # A fitted window that loops is decoded again on the full one, not resampled.
+            temperature=0.0 if fitted and options.temperature is None else temperature,
             initial_prompt=options.initial_prompt or None,
             task="translate" if options.translate_to_english else "transcribe",
             prefix=options.prefix or None,
             word_timestamps=options.word_timestamps,
             condition_on_previous_text=self._settings.condition_on_previous_text,
             vad_filter=False,  # the core already cut the audio at pauses
+            **fitted,
         )
+        if fitted:
+            # Without timestamps the first segment holds all the window's text; the generator
+            # would go on to decode again the audio after the last word it placed.
+            segments = itertools.islice(segments, 1)
         found = []
         for segment in segments:  # a generator: each step decodes more audio
             cancellation.check()
-            found.append(_segment(segment))
-        return Transcript(tuple(found), info.language, info.language_probability)
+            found.append(segment)
+        return found, info
+
+    def _prompt_tokens(self, options: DecodeOptions) -> tuple[int, int]:
+        """Tokens of the initial prompt (as faster-whisper cuts it) and of the prefix."""
+        encode = self._model.hf_tokenizer.encode
+        prompt = len(encode(" " + options.initial_prompt).ids) if options.initial_prompt else 0
+        prefix = len(encode(" " + options.prefix).ids) if options.prefix else 0
+        return min(prompt, self._model.max_length // 2 - 1), prefix
 
     def detect_language(self, audio: np.ndarray, cancellation: Cancellation) -> tuple[str, float]:
         """Whisper's language-id pass: one encoder window (30 s) and one decoder step."""
@@ -103,6 +153,12 @@ class WhisperBackend(Backend):
         served = set(self.info.languages)
         # Ranked most likely first; the best language this service serves wins.
         return next(((code, p) for code, p in ranked if code in served), ("", 0.0))
+
+
+def _transcript(segments: list, info) -> Transcript:
+    return Transcript(
+        tuple(_segment(s) for s in segments), info.language, info.language_probability
+    )
 
 
 def _segment(segment) -> Segment:
