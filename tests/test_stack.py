@@ -31,12 +31,21 @@ def free_offset() -> int:
 
 
 def _free(port: int) -> bool:
+    """Whether a server could listen on the port now. Like the servers, the probe reuses
+    ports whose closed connections linger in TIME_WAIT."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
             return False
         return True
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def wait_serving(channel, within_s: float) -> None:
@@ -86,8 +95,8 @@ def test_stt_up_serves_through_the_router_and_stops_on_ctrl_c(whisper_model, aud
             process.kill()
         log = process.stderr.read()
     assert '"exit_codes": {"whisper_en": 0, "diarization": 0, "worker": 0}' in log
-    assert _free(whisper_port), "whisper_en outlived the tree"
-    assert _free(diarization_port), "diarization outlived the tree"
+    assert not _listening(whisper_port), "whisper_en outlived the tree"
+    assert not _listening(diarization_port), "diarization outlived the tree"
 
 
 def test_stt_router_refuses_an_empty_routing_table():

@@ -81,3 +81,24 @@ def test_a_looping_decode_drops_its_prefix_then_takes_the_full_window(
     text = " ".join(s.text for s in backend.transcribe(audio, options, Cancellation()).segments)
     assert encoded == [800, 800, 3000]  # with the prefix, without it, then the full window
     assert "fellow" in text.lower()
+
+
+def test_a_model_that_refuses_a_fitted_window_decodes_full_ones_from_then_on(
+    whisper_model, audio_dir, monkeypatch
+):
+    backend = WhisperBackend(whisper_settings(whisper_model))
+    backend.load()
+    encode, refused = WhisperModel.encode, []
+
+    def full_windows_only(self, features):
+        if features.shape[-1] != window.FULL_WINDOW_FRAMES:
+            refused.append(features.shape[-1])
+            raise RuntimeError("forced: this build encodes 3000 frames only")
+        return encode(self, features)
+
+    monkeypatch.setattr(WhisperModel, "encode", full_windows_only)
+    options = DecodeOptions(language="en", beam_size=1, short_window=True)
+    for _ in range(2):
+        transcript = backend.transcribe(jfk_start(audio_dir, 4.0), options, Cancellation())
+        assert "fellow" in " ".join(s.text for s in transcript.segments).lower()
+    assert refused == [800]  # tried once; the second decode went to the full window at once

@@ -111,12 +111,14 @@ class StreamSession:
         self._lock = asyncio.Lock()
         self._advancing: set[asyncio.Task] = set()  # taking finished decodes' results
         self._ended = False
+        self._failure: Exception | None = None  # of a step taken between messages
         self.closed = False  # after the single utterance ended
 
     async def push(self, samples: np.ndarray) -> None:
         if self.closed or samples.size == 0:
             return
         async with self._lock:
+            self._raise_failure()
             await self._push(samples)
 
     async def _push(self, samples: np.ndarray) -> None:
@@ -139,6 +141,7 @@ class StreamSession:
     async def finish(self) -> None:
         """Half-close: the utterance in progress ends where its speech ends."""
         async with self._lock:
+            self._raise_failure()
             if self._utterance is not None and not self.closed:
                 await self._finalise(self._endpointer.padded_end(self._received))
             self._ended = True
@@ -162,9 +165,17 @@ class StreamSession:
 
     async def _advance(self) -> None:
         async with self._lock:
-            if not self._ended:
+            if self._ended or self._failure:
+                return
+            try:
                 await self._collect()
                 await self._schedule()
+            except Exception as error:  # a forced final's decode failed: the caller is told
+                self._failure = error  # at its next message, as if that message had failed
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
 
     def _begin(self, start: int) -> None:
         self._utterance = max(start, self._audio_start)

@@ -37,6 +37,7 @@ class WhisperBackend(Backend):
         self._settings = settings
         self._model: FittedWhisperModel | None = None
         self._info: BackendInfo | None = None
+        self._fits = True  # False once a fitted window failed to run on this model or device
 
     def load(self) -> None:
         s = self._settings
@@ -80,7 +81,7 @@ class WhisperBackend(Backend):
         self, audio: np.ndarray, options: DecodeOptions, cancellation: Cancellation
     ) -> Transcript:
         assert self._model is not None, "load() first"
-        if options.short_window:
+        if options.short_window and self._fits:
             found = self._fitted(audio, options, cancellation)
             if found is None and options.prefix:
                 # A forced prefix can start a loop that the same audio without it does not.
@@ -102,10 +103,18 @@ class WhisperBackend(Backend):
         # faster-whisper refuses a budget past Whisper's context (less the start sequence).
         if frames is None or prompt + prefix + 4 + budget > self._model.max_length:
             return None
-        with self._model.fitted(frames):
-            found, info = self._decode(
-                audio, options, cancellation, without_timestamps=True, max_new_tokens=budget
+        try:
+            with self._model.fitted(frames):
+                found, info = self._decode(
+                    audio, options, cancellation, without_timestamps=True, max_new_tokens=budget
+                )
+        except (RuntimeError, ValueError) as error:  # CTranslate2's refusals of a shape
+            log.warning(
+                "a fitted window failed; decoding full windows from now on",
+                extra={"error": str(error)},
             )
+            self._fits = False
+            return None
         if window.looped(found, seconds, budget + prefix):
             log.info("a fitted window looped", extra={"s": seconds, "prefix": bool(prefix)})
             return None
