@@ -1,12 +1,13 @@
-"""Router overhead: the same cached request sent to whisper_en directly and through the router,
-in one run, on loopback. Writes its figures into its section of docs/benchmarks.md.
+"""Router overhead: the same cached request sent to whisper_en directly, through the router and
+through a bare forwarding proxy (`bench.bare_proxy`: the floor of any Python gRPC hop), in one
+run, on loopback. Writes its figures into its section of docs/benchmarks.md.
 
     python -m bench.router [--requests 1000] [--seconds 10] [--clients 16] [--no-write]
 
-whisper_en and the router run as their own processes (`stt serve`, `stt router`), as in the
-cluster; this process is the client. The request is answered from whisper_en's result cache,
-so inference does not mask the router's share. Latency pairs alternate direct and routed
-calls so that drift in the machine's load falls on both alike.
+whisper_en, the router and the proxy run as their own processes (`stt serve`, `stt router`),
+as in the cluster; this process is the client. The request is answered from whisper_en's
+result cache, so inference does not mask the router's share. The paths' latency calls take
+turns, so that drift in the machine's load falls on all alike.
 """
 
 from __future__ import annotations
@@ -30,13 +31,17 @@ from bench.docs import write_section
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT.parent / "shared" / "audio" / "en" / "platforms_one_and_three_picovoice_cheetah.wav"
 PORTS = {"backend": (50161, 9161), "router": (50160, 9160)}
+BARE_PROXY_PORT = 50162
+PATHS = ("direct", "router", "bare proxy")
 TARGETS = {"p50_ms": 1.0, "p99_ms": 3.0, "throughput": 0.9}
 WARMUP = 50
 
 
-def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+def start(
+    command: list[str], env: dict[str, str], module: str = "services.cli"
+) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", *command],
+        [sys.executable, "-m", module, *command],
         env={**os.environ, **env},
         stderr=subprocess.DEVNULL,
         cwd=ROOT,
@@ -58,6 +63,21 @@ def wait_serving(target: str, within_s: float = 300) -> None:
     raise SystemExit(f"{target} did not become ready within {within_s} s")
 
 
+def wait_answering(target: str, within_s: float = 60) -> None:
+    """For a server without a health service: until a Recognize through it succeeds."""
+    deadline = time.monotonic() + within_s
+    with grpc.insecure_channel(target) as channel:
+        stub = stt_pb2_grpc.SpeechStub(channel)
+        while True:
+            try:
+                stub.Recognize(recognize_request(), timeout=30)
+                return
+            except grpc.RpcError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
 def recognize_request() -> stt_pb2.RecognizeRequest:
     return stt_pb2.RecognizeRequest(
         config=stt_pb2.RecognitionConfig(language_code="en"),
@@ -71,18 +91,22 @@ def fill_cache(target: str) -> None:
         stt_pb2_grpc.SpeechStub(channel).Recognize(recognize_request(), timeout=120)
 
 
-def latencies(direct: str, routed: str, count: int) -> dict[str, list[float]]:
-    """Milliseconds per call, direct and routed calls alternating."""
+def latencies(targets: dict[str, str], count: int) -> dict[str, list[float]]:
+    """Milliseconds per call on each path, the paths' calls taking turns."""
     request = recognize_request()
-    found: dict[str, list[float]] = {"direct": [], "router": []}
-    with grpc.insecure_channel(direct) as a, grpc.insecure_channel(routed) as b:
-        stubs = {"direct": stt_pb2_grpc.SpeechStub(a), "router": stt_pb2_grpc.SpeechStub(b)}
+    found: dict[str, list[float]] = {name: [] for name in targets}
+    channels = {name: grpc.insecure_channel(target) for name, target in targets.items()}
+    try:
+        stubs = {name: stt_pb2_grpc.SpeechStub(channel) for name, channel in channels.items()}
         for n in range(WARMUP + count):
             for name, stub in stubs.items():
                 started = time.perf_counter()
                 stub.Recognize(request, timeout=30)
                 if n >= WARMUP:
                     found[name].append((time.perf_counter() - started) * 1000)
+    finally:
+        for channel in channels.values():
+            channel.close()
     return found
 
 
@@ -123,24 +147,29 @@ def measure(args: argparse.Namespace) -> dict:
     backend = start(["serve", "whisper_en", "--grpc-port", str(bg), "--http-port", str(bh)], {})
     routes = {"ROUTER_BACKENDS": f"whisper_en=dns:///{direct}", "ROUTER_ROUTES": "en=whisper_en"}
     router = start(["router", "--grpc-port", str(rg), "--http-port", str(rh)], routes)
+    proxy = start([str(BARE_PROXY_PORT), direct], {}, module="bench.bare_proxy")
+    targets = dict(zip(PATHS, (direct, routed, f"127.0.0.1:{BARE_PROXY_PORT}"), strict=True))
     try:
-        wait_serving(direct)
-        wait_serving(routed)
+        for target in (direct, routed):
+            wait_serving(target)
         fill_cache(direct)
-        before = {p.pid: cpu_seconds(p.pid) for p in (backend, router)}
-        found = latencies(direct, routed, args.requests)
+        wait_answering(targets["bare proxy"])
+        before = {p.pid: cpu_seconds(p.pid) for p in (backend, router, proxy)}
+        found = latencies(targets, args.requests)
         used = {pid: cpu_seconds(pid) - spent for pid, spent in before.items()}
-        # Per pair: the backend served two requests (direct, routed), the router one.
+        # Per round of turns the backend served one request per path, the others one each.
+        rounds = WARMUP + args.requests
         cpu_ms = {
-            "whisper_en": used[backend.pid] / (2 * (WARMUP + args.requests)) * 1000,
-            "router": used[router.pid] / (WARMUP + args.requests) * 1000,
+            "whisper_en": used[backend.pid] / (len(PATHS) * rounds) * 1000,
+            "router": used[router.pid] / rounds * 1000,
+            "bare proxy": used[proxy.pid] / rounds * 1000,
         }
-        rates: dict[str, list[float]] = {"direct": [], "router": []}
-        for _ in range(2):  # alternate, so a burst of load elsewhere hits both
-            for name, target in (("direct", direct), ("router", routed)):
+        rates: dict[str, list[float]] = {name: [] for name in PATHS}
+        for _ in range(2):  # take turns, so a burst of load elsewhere hits every path
+            for name, target in targets.items():
                 rates[name].append(asyncio.run(throughput(target, args.clients, args.seconds)))
     finally:
-        for process in (router, backend):
+        for process in (proxy, router, backend):
             process.terminate()
             process.wait(60)
     return {"latency": found, "rates": rates, "load": load, "cpu_ms": cpu_ms}
@@ -150,6 +179,7 @@ def summary(result: dict, args: argparse.Namespace) -> str:
     found, rates, cpu = result["latency"], result["rates"], result["cpu_ms"]
     p = {name: (percentile(v, 50), percentile(v, 99)) for name, v in found.items()}
     added = (p["router"][0] - p["direct"][0], p["router"][1] - p["direct"][1])
+    floor = (p["bare proxy"][0] - p["direct"][0], p["bare proxy"][1] - p["direct"][1])
     rate = {name: statistics.mean(v) for name, v in rates.items()}
     ratio = rate["router"] / rate["direct"]
     verdict = {
@@ -172,7 +202,7 @@ def summary(result: dict, args: argparse.Namespace) -> str:
             "|---|---|---|---|",
             *(
                 f"| {name} | {p[name][0]:.2f} | {p[name][1]:.2f} | {rate[name]:.0f} |"
-                for name in ("direct", "router")
+                for name in PATHS
             ),
             "",
             f"- added latency: p50 {added[0]:.2f} ms (target < {TARGETS['p50_ms']:.0f} ms: "
@@ -182,16 +212,22 @@ def summary(result: dict, args: argparse.Namespace) -> str:
             f"{TARGETS['throughput']}x: {ok[verdict['throughput']]}); rounds of "
             f"{args.seconds:.0f} s, direct {_rounds(rates['direct'])}, router "
             f"{_rounds(rates['router'])} requests/s",
-            f"- CPU time per request, from /proc during the latency pairs: router "
-            f"{cpu['router']:.2f} ms, whisper_en {cpu['whisper_en']:.2f} ms",
-            f"- {args.requests} latency pairs after {WARMUP} warm-up pairs",
+            f"- the floor, a bare forwarding proxy on the same grpc.aio and uvloop: p50 "
+            f"{floor[0]:.2f} ms and p99 {floor[1]:.2f} ms added, "
+            f"{rate['bare proxy'] / rate['direct']:.2f}x direct; rounds "
+            f"{_rounds(rates['bare proxy'])} requests/s",
+            f"- CPU time per request, from /proc during the latency turns: router "
+            f"{cpu['router']:.2f} ms, bare proxy {cpu['bare proxy']:.2f} ms, whisper_en "
+            f"{cpu['whisper_en']:.2f} ms",
+            f"- {args.requests} turns of latency calls after {WARMUP} warm-up turns",
             "",
-            "Reading them: a cache hit costs whisper_en about one gRPC server hop, and the router "
-            "adds a server hop and a client hop of its own, each in Python, so its CPU time per "
-            "request exceeds the backend's. Where client, router and backend share a few cores, "
-            "throughput through the router is bounded by their summed CPU time per request; in "
-            "the cluster the router has its own cores, and a request that runs inference (100 ms "
-            "and more) hides its share.",
+            "Reading them: a cache hit costs whisper_en about one gRPC server hop, and any proxy "
+            "adds a server hop and a client hop of its own. The bare proxy shows what those hops "
+            "cost in Python on this machine before any work is done; the router's figures above "
+            "it are its own work (parsing, routing, failover, metrics, request id). Where client, "
+            "proxy and backend share a few cores, throughput through a proxy is bounded by their "
+            "summed CPU time per request; in the cluster the router has its own cores, and a "
+            "request that runs inference (100 ms and more) hides its share.",
         ]
     )
 
