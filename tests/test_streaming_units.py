@@ -8,7 +8,7 @@ import pytest
 from services.core.backend import DecodeOptions, Segment, Transcript
 from services.core.endpointer import WINDOW, Endpointer, EndpointSettings
 from services.core.errors import Overloaded
-from services.core.streaming import Interim, SpeechBegan, StreamSession, StreamSettings
+from services.core.streaming import Final, Interim, SpeechBegan, StreamSession, StreamSettings
 
 
 def test_sure_speech_ends_before_its_decaying_trail():
@@ -85,3 +85,34 @@ def test_a_decode_failing_between_messages_fails_the_next_message():
         return calls
 
     assert asyncio.run(scenario()) == 2
+
+
+def test_weak_speech_longer_than_the_trail_is_decoded_for_the_final():
+    async def scenario() -> tuple[list, list[int]]:
+        events: list = []
+        heard: list[int] = []
+
+        async def decode(audio, options) -> Transcript:
+            heard.append(len(audio))
+            await asyncio.sleep(0.01)
+            return Transcript((Segment(str(len(audio)), 0.0, 1.0, 0.9),), "en")
+
+        settings = StreamSettings(EndpointSettings())
+        options = DecodeOptions(language="en")
+        session = StreamSession(decode, options, settings, events.append, False, False)
+        vad = session._vad = ScriptedVad()
+        chunk = np.zeros(10 * WINDOW, dtype=np.float32)  # 320 ms
+        await session.push(chunk)  # sure speech: the utterance starts
+        for probability in (0.4, 0.4, 0.4, 0.0, 0.0):  # 960 ms of weak speech, then silence
+            vad.probability = probability
+            await session.push(chunk)
+            await asyncio.sleep(0.05)
+        await session.cancel()
+        return events, heard
+
+    events, heard = asyncio.run(scenario())
+    final = next(e for e in events if isinstance(e, Final))
+    # The first early final heard 640 ms; the weak speech after it went on far past the
+    # trail, so the final is a decode of all 1280 ms.
+    assert heard[0] == 2 * 10 * WINDOW
+    assert int(final.segments[0].text) == 4 * 10 * WINDOW

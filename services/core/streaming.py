@@ -27,6 +27,9 @@ from services.core.vad import StreamingVad
 
 Decode = Callable[[np.ndarray, DecodeOptions], Awaitable[Transcript]]
 CONTEXT_WORDS = 40
+# How long Silero's probability takes to decay after the last word (100 to 250 ms seen here):
+# weak speech this long after a decode's audio ended is taken for that decay, not more words.
+TRAIL_SAMPLES = 256 * SAMPLE_RATE // 1000
 
 
 @dataclass(frozen=True)
@@ -232,8 +235,10 @@ class StreamSession:
             return  # an utterance that has ended since
         # Interims decode exactly as finals do, so one that heard all the speech of the
         # utterance is its final too: a pause that starts during an interim costs no decode.
+        # Likewise a final decoded early, for a pause that did not end the utterance, is an
+        # interim of it.
         self._candidate = (job.end, transcript)
-        if not job.final and send_interim:
+        if send_interim and self._interim_results:
             self._send_interim(job, transcript)
 
     def _send_interim(self, job: _Job, transcript: Transcript) -> None:
@@ -282,9 +287,12 @@ class StreamSession:
         return await job.task
 
     def _covers_speech(self, candidate: tuple[int, Transcript] | None) -> bool:
-        """A final decode is still good if no sure speech came after the audio it heard
-        (the decaying probability after it is the trail of the same words)."""
-        return candidate is not None and candidate[0] >= self._endpointer.last_voiced
+        """A final decode is still good if no sure speech came after the audio it heard, nor
+        weak speech for longer than the trail of the same words."""
+        if candidate is None:
+            return False
+        end, endpointer = candidate[0], self._endpointer
+        return end >= endpointer.last_voiced and end + TRAIL_SAMPLES >= endpointer.last_speech
 
     def _latency(self, end: int) -> float | None:
         """Seconds since the audio holding the end of speech arrived."""
