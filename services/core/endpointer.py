@@ -18,7 +18,7 @@ WINDOW = StreamingVad.WINDOW
 @dataclass(frozen=True)
 class EndpointSettings:
     threshold: float = 0.5
-    end_silence_ms: int = 300
+    end_silence_ms: int = 250
     min_speech_ms: int = 96
     pad_ms: int = 200
 

@@ -77,7 +77,7 @@ class ServiceSettings(ModelSettings):
         30.0, gt=1, description="Longest piece of speech sent to the model in one call."
     )
     stream_endpoint_silence_ms: int = Field(
-        300, ge=64, description="Streaming: pause that ends an utterance and gives its final."
+        250, ge=64, description="Streaming: pause that ends an utterance and gives its final."
     )
     stream_interim_interval_s: float = Field(
         0.5, gt=0, description="Streaming: new audio between two interim decodes."
