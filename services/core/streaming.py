@@ -82,7 +82,6 @@ class _Job:
     task: asyncio.Task
     start: int
     end: int
-    final: bool
 
 
 class StreamSession:
@@ -199,12 +198,15 @@ class StreamSession:
         pause_ms = self._endpointer.quiet * 1000 / SAMPLE_RATE
         if pause_ms >= self._s.speculate_after_ms:
             if not self._covers_speech(self._candidate):
-                self._start(self._utterance, self._endpointer.padded_end(now), final=True)
-        elif pause_ms > 0:
-            pass  # a pause may be starting: an interim now would keep its final waiting
-        elif self._interim_results and now - self._last_interim >= self._interval:
+                self._start(self._utterance, self._endpointer.padded_end(now))
+        # Interims only while speech is sure: in what may be the start of a pause, an interim
+        # would keep the final waiting.
+        elif pause_ms == 0 and self._interim_due(now):
             self._last_interim = now
-            self._start(self._utterance, now, final=False)
+            self._start(self._utterance, now)
+
+    def _interim_due(self, now: int) -> bool:
+        return self._interim_results and now - self._last_interim >= self._interval
 
     @property
     def _interval(self) -> int:
@@ -215,7 +217,7 @@ class StreamSession:
         seconds = max(self._s.interim_interval_s, 3 * self._decode_s)
         return int(seconds * SAMPLE_RATE)
 
-    def _start(self, start: int, end: int, final: bool) -> None:
+    def _start(self, start: int, end: int) -> None:
         audio = self._audio[start - self._audio_start : end - self._audio_start]
         self._started_at = time.monotonic()
         # The words of earlier utterances give the model context a short one lacks.
@@ -223,7 +225,7 @@ class StreamSession:
         options = replace(self._options, prefix=self._agreement.prefix, initial_prompt=prompt)
         task = asyncio.ensure_future(self._decode(audio, options))
         task.add_done_callback(self._decoded)
-        self._job = _Job(task, start, end, final)
+        self._job = _Job(task, start, end)
 
     async def _collect(self, send_interim: bool = True) -> None:
         """Takes the result of a finished decode, if any."""
@@ -283,7 +285,7 @@ class StreamSession:
             await self._collect(send_interim=False)  # the final is about to say more
         if self._covers_speech(self._candidate):
             return self._candidate[1]
-        self._start(start, end, final=True)
+        self._start(start, end)
         job, self._job = self._job, None
         return await job.task
 
