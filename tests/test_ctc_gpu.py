@@ -54,7 +54,8 @@ def test_float16_on_the_card_under_its_memory_cap(tiny, case):
     backend = loaded(case.module.Backend, config)
     assert (backend.info.device, backend.info.precision) == ("cuda", "float16")
     assert backend.window_seconds in (20.0, 25.0, 30.0)
-    text_of(backend)  # a float16 pass on the card
+    text_of(backend)
+    assert backend.info.precision == "float16"  # the pass ran on the card, without falling back
     total = torch.cuda.get_device_properties(0).total_memory
     with pytest.raises(torch.cuda.OutOfMemoryError):  # the cap holds for this process
         torch.empty(int((MEMORY_FRACTION + 0.1) * total), dtype=torch.uint8, device="cuda")

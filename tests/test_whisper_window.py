@@ -55,8 +55,8 @@ def encoded(monkeypatch) -> list[int]:
     return frames
 
 
-def jfk_start(audio_dir, seconds: float):
-    samples = decode(clip("en/jfk.flac"), AudioSpec(), AudioLimits(10**9, 10**4)).samples
+def jfk_start(audio_dir, seconds: float, path: str = "en/jfk.flac"):
+    samples = decode(clip(path), AudioSpec(), AudioLimits(10**9, 10**4)).samples
     return samples[: int(seconds * SAMPLE_RATE)]
 
 
@@ -102,3 +102,20 @@ def test_a_model_that_refuses_a_fitted_window_decodes_full_ones_from_then_on(
         transcript = backend.transcribe(jfk_start(audio_dir, 4.0), options, Cancellation())
         assert "fellow" in " ".join(s.text for s in transcript.segments).lower()
     assert refused == [800]  # tried once; the second decode went to the full window at once
+
+
+def test_audio_too_long_for_a_fitted_window_keeps_its_prefix(
+    backend, encoded, audio_dir, monkeypatch
+):
+    prefixes = []
+    transcribe = WhisperModel.transcribe
+
+    def spy(self, audio, **options):
+        prefixes.append(options.get("prefix"))
+        return transcribe(self, audio, **options)
+
+    monkeypatch.setattr(WhisperModel, "transcribe", spy)
+    audio = jfk_start(audio_dir, 28.0, "en/long_concat_en.flac")
+    options = DecodeOptions(language="en", beam_size=1, short_window=True, prefix="And so my")
+    backend.transcribe(audio, options, Cancellation())
+    assert (encoded, prefixes) == ([3000], ["And so my"])  # the full window, prefix and all

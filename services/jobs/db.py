@@ -8,6 +8,7 @@ inside `transaction`, which commits when the block ends and rolls back when it r
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import sqlite3
 from collections.abc import Iterator
@@ -41,20 +42,21 @@ class Tx:
         return found[0] if found else None
 
 
-class Database:
+class Database(abc.ABC):
     dialect = ""
     #: Column types by role, as each engine spells them.
     types: ClassVar[dict[str, str]] = {}
     #: What a claim's SELECT adds so that concurrent claimers never take the same row.
     lock_rows = ""
 
-    def transaction(self, write: bool = True) -> contextlib.AbstractContextManager[Tx]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def transaction(self, write: bool = True) -> contextlib.AbstractContextManager[Tx]: ...
 
+    @abc.abstractmethod
     def columns(self, tx: Tx, table: str) -> set[str]:
         """The names of `table`'s columns."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def close(self) -> None:
         """Releases connections."""
 
@@ -76,6 +78,9 @@ class SqliteDatabase(Database):
 
     def columns(self, tx: Tx, table: str) -> set[str]:
         return {row[1] for row in tx.rows(f"PRAGMA table_info({table})")}
+
+    def close(self) -> None:
+        pass  # each transaction closed its own connection
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None)

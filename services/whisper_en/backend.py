@@ -27,6 +27,7 @@ from services.whisper_en.window import FittedWhisperModel
 log = logging.getLogger("stt.whisper_en")
 # Whisper's own fallback schedule when a request sets no temperature.
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+START_TOKENS = 4  # start of transcript, language, task, no timestamps: ahead of any prompt
 
 
 class WhisperBackend(Backend):
@@ -81,28 +82,34 @@ class WhisperBackend(Backend):
         self, audio: np.ndarray, options: DecodeOptions, cancellation: Cancellation
     ) -> Transcript:
         assert self._model is not None, "load() first"
-        if options.short_window and self._fits:
-            found = self._fitted(audio, options, cancellation)
-            if found is None and options.prefix:
+        frames = self._fitted_frames(audio, options) if options.short_window else None
+        if frames is not None:
+            found = self._fitted(audio, options, frames, cancellation)
+            if found is None and options.prefix and self._fits:
                 # A forced prefix can start a loop that the same audio without it does not.
                 options = replace(options, prefix="")
-                found = self._fitted(audio, options, cancellation)
+                found = self._fitted(audio, options, frames, cancellation)
             if found is not None:
                 return found
         return _transcript(*self._decode(audio, options, cancellation))
 
-    def _fitted(
-        self, audio: np.ndarray, options: DecodeOptions, cancellation: Cancellation
-    ) -> Transcript | None:
-        """A decode on a window fitted to the audio; None where the audio is too long for
-        one to help, or where the decode looped."""
+    def _fitted_frames(self, audio: np.ndarray, options: DecodeOptions) -> int | None:
+        """The encoder frames of a window fitted to the audio; None where fitted windows
+        failed to run, where the audio is too long for one to help, or where the token
+        budget would pass Whisper's context (faster-whisper refuses it)."""
         frames = window.fitted_frames(len(audio))
+        if not self._fits or frames is None:
+            return None
+        prompt, prefix = self._prompt_tokens(options)
+        budget = window.token_budget(len(audio) / SAMPLE_RATE)
+        return frames if prompt + prefix + START_TOKENS + budget <= self._model.max_length else None
+
+    def _fitted(
+        self, audio: np.ndarray, options: DecodeOptions, frames: int, cancellation: Cancellation
+    ) -> Transcript | None:
+        """A decode on the first `frames` of the window; None where it looped or failed."""
         seconds = len(audio) / SAMPLE_RATE
         budget = window.token_budget(seconds)
-        prompt, prefix = self._prompt_tokens(options)
-        # faster-whisper refuses a budget past Whisper's context (less the start sequence).
-        if frames is None or prompt + prefix + 4 + budget > self._model.max_length:
-            return None
         try:
             with self._model.fitted(frames):
                 found, info = self._decode(
@@ -115,6 +122,7 @@ class WhisperBackend(Backend):
             )
             self._fits = False
             return None
+        _, prefix = self._prompt_tokens(options)
         if window.looped(found, seconds, budget + prefix):
             log.info("a fitted window looped", extra={"s": seconds, "prefix": bool(prefix)})
             return None
