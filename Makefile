@@ -67,9 +67,11 @@ images:
 chart-check: $(STAMP)
 	$(PY) -m pytest -q tests/test_chart.py tests/test_chart_jobs.py tests/test_images.py
 
+# Style, and the layers of services/ (the import contracts in pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
