@@ -16,12 +16,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
 from services import registry, stack
+from services.jobs.worker.settings import WORKER_HTTP_PORT
 from tests.support import clip, request, transcript
 
 
 def free_offset() -> int:
     """An offset at which every port of the stack is free now."""
-    ports = [stack.ROUTER_GRPC_PORT, stack.ROUTER_HTTP_PORT, stack.WORKER_HTTP_PORT]
+    ports = [stack.ROUTER_GRPC_PORT, stack.ROUTER_HTTP_PORT, WORKER_HTTP_PORT]
     ports += [p for m in registry.MEMBERS for p in (m.grpc_port, m.http_port)]
     for _ in range(50):
         offset = random.randrange(1000, 12000)

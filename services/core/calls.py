@@ -1,23 +1,19 @@
 """One call on any server, from arrival to answer, whatever its API: its request scope (id,
 trace, logs), readiness, deadline, the mapping of errors to statuses, and what the server's
 metrics count of it. Model servers, the router, its drop-in APIs and its Operations service all
-serve their calls through a `CallScope`; each server plugs in its own `CallMetrics`.
-
-gRPC methods are wired to it once, with `@unary_rpc` and `@stream_rpc`: a method written as
-`work(self, call, request)` becomes the gRPC handler `(self, request, context)`, answered
-through `self.calls` with `self.api` and `self.rpc_service` naming the call.
+serve their calls through a `CallScope`; each server plugs in its own `CallMetrics`. gRPC
+methods are wired to it in `services/core/rpc.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import grpc
 from opentelemetry import trace
@@ -108,10 +104,7 @@ class CallScope:
     async def serving(self, method: str, incoming: Incoming) -> AsyncIterator[Call]:
         """One call: its scope, readiness, metrics and trace. An error leaves as `Refusal`
         once it is counted; anything but an `SttError` is logged and becomes INTERNAL."""
-        attributes = {"stt.service": self._service, "stt.api": incoming.api}
-        with open_scope(
-            incoming.span_name, incoming.metadata, incoming.remaining_s, attributes
-        ) as scope:
+        with self._scope(incoming) as scope:
             call = Call(
                 method,
                 incoming,
@@ -145,7 +138,7 @@ class CallScope:
     def refuse(self, method: str, incoming: Incoming, error: SttError) -> Refusal:
         """A call refused before it could be served (a request that cannot be read), counted
         and traced like any other."""
-        with open_scope(incoming.span_name, incoming.metadata, incoming.remaining_s, {}) as scope:
+        with self._scope(incoming) as scope:
             call = Call(method, incoming, scope.request_id, scope.span, (), None)
             scope.code = error.code
             refusal = self._refused(call, error)
@@ -176,6 +169,10 @@ class CallScope:
                 context.set_trailing_metadata(((REQUEST_ID_HEADER, call.request_id),))
         except Refusal as refusal:
             await context.abort_with_status(to_grpc_status(refusal.error, refusal.request_id))
+
+    def _scope(self, incoming: Incoming):
+        attributes = {"stt.service": self._service, "stt.api": incoming.api}
+        return open_scope(incoming.span_name, incoming.metadata, incoming.remaining_s, attributes)
 
     def _deadline(self, remaining_s: float | None) -> float | None:
         timeout = self._default_timeout_s if remaining_s is None else remaining_s
@@ -208,89 +205,3 @@ def _abandoned(call: Call) -> grpc.StatusCode:
     if remaining is not None and remaining <= 0:
         return grpc.StatusCode.DEADLINE_EXCEEDED
     return grpc.StatusCode.CANCELLED
-
-
-class Front(Protocol):
-    """A servicer whose methods are wired with `unary_rpc` and `stream_rpc`. One whose API
-    carries a request id in its messages (Riva) names it with `request_id_of`."""
-
-    calls: CallScope
-    api: str
-    rpc_service: str
-    request_id_of: Callable[[Any], str] | None
-
-
-def unary_rpc(work: Callable[[Any, Call, Any], Awaitable[Any]]):
-    """The gRPC handler of a unary method named as `work` is."""
-    method = work.__name__
-
-    @functools.wraps(work)
-    async def handler(self: Front, request, context):
-        incoming = _incoming(self, method, context, request)
-        return await self.calls.unary(method, incoming, context, lambda c: work(self, c, request))
-
-    return handler
-
-
-def stream_rpc(work: Callable[[Any, Call, AsyncIterator[Any]], AsyncIterator[Any]]):
-    """The gRPC handler of a stream-stream method named as `work` is; `work` gets the
-    client's messages as an async iterator and yields the responses."""
-    method = work.__name__
-
-    @functools.wraps(work)
-    async def handler(self: Front, request_iterator, context):
-        requests = aiter(request_iterator)
-        first = None
-        if getattr(self, "request_id_of", None) is not None:
-            first = await anext(requests, None)  # read first: it names the request's id
-            requests = _chained(first, requests)
-        incoming = _incoming(self, method, context, first)
-        responses = self.calls.streaming(
-            method, incoming, context, lambda c: work(self, c, requests)
-        )
-        async for response in responses:
-            yield response
-
-    return handler
-
-
-def _incoming(front: Front, method: str, context, message) -> Incoming:
-    incoming = Incoming.from_grpc(front.api, f"{front.rpc_service}/{method}", context)
-    request_id_of = getattr(front, "request_id_of", None)
-    sent = request_id_of(message) if request_id_of is not None and message is not None else ""
-    if not sent:
-        return incoming
-    metadata = ((REQUEST_ID_HEADER, sent), *incoming.metadata)
-    return Incoming(incoming.api, incoming.span_name, metadata, incoming.remaining_s)
-
-
-async def _chained(first, rest: AsyncIterator) -> AsyncIterator:
-    if first is not None:
-        yield first
-    async for message in rest:
-        yield message
-
-
-def generic_handler(
-    service: str,
-    unary_methods: dict[str, tuple[Callable[..., Any], Any, Any]],
-    stream_methods: dict[str, tuple[Callable[..., Any], Any, Any]],
-) -> grpc.GenericRpcHandler:
-    """A handler for `service`, whose methods are given as (handler, request message class,
-    response message class): for APIs served with the message types a client package ships
-    (Google's, Riva's), which come with no generated servicer."""
-    handlers = {
-        name: grpc.unary_unary_rpc_method_handler(
-            behaviour,
-            request_deserializer=request.FromString,
-            response_serializer=response.SerializeToString,
-        )
-        for name, (behaviour, request, response) in unary_methods.items()
-    }
-    for name, (behaviour, request, response) in stream_methods.items():
-        handlers[name] = grpc.stream_stream_rpc_method_handler(
-            behaviour,
-            request_deserializer=request.FromString,
-            response_serializer=response.SerializeToString,
-        )
-    return grpc.method_handlers_generic_handler(service, handlers)

@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2
@@ -69,41 +69,35 @@ class Retrying:
         what: str,
     ) -> T:
         """`invoke(target, timeout_s)` over the targets of `plan()` until one answers;
-        `what` names the request in the errors (a route's language, a job's chunk)."""
-        policy = self._policy
-        backoff, down_since = policy.first_backoff_s, None
+        `what` names the request in the errors (a route's language, a job)."""
+        waiting = _Patience(self._policy)
         while True:
-            refusals = []
-            targets = self._targets(plan)
-            for position, target in enumerate(targets):
-                timeout = self._timeout(deadline, position)
-                try:
-                    response = await invoke(target, timeout)
-                except grpc.RpcError as error:
-                    if not self._retryable(error.code()):
-                        self._on_attempt(target, error.code(), False)
-                        raise relayed(error) from None
-                    refusals.append(refused_attempt(target, error))
-                    last = position + 1 == len(targets)
-                    self._on_attempt(target, error.code(), policy.patient or not last)
-                    continue
-                self._on_attempt(target, grpc.StatusCode.OK, False)
-                return response
-            if not policy.patient:
-                raise exhausted(what, refusals)
-            full = [r for r in refusals if r.code is grpc.StatusCode.RESOURCE_EXHAUSTED]
-            if full:  # a full service is waited out for as long as it lasts
-                down_since = None
-                hints = [r.retry_after_s for r in full if r.retry_after_s is not None]
-                delay = min(hints, default=backoff)
-            else:
-                down_since = down_since or time.monotonic()
-                if time.monotonic() - down_since > policy.down_limit_s:
-                    raise NoBackend(f"{_tried(refusals)} for {policy.down_limit_s:g} s")
-                delay = backoff
-            backoff = min(backoff * 2, policy.max_backoff_s)
-            # Jitter, so that callers refused together do not come back together.
-            await asyncio.sleep(min(delay, policy.max_backoff_s) * random.uniform(0.8, 1.2))
+            answered, outcome = await self._round(plan, invoke, deadline)
+            if answered:
+                return outcome
+            if not self._policy.patient:
+                raise exhausted(what, outcome)
+            await waiting.wait(outcome)
+
+    async def _round(self, plan, invoke, deadline: float | None) -> tuple[bool, Any]:
+        """One pass over the plan: (True, the answer), or (False, every target's refusal)."""
+        refusals: list[RefusedAttempt] = []
+        targets = self._targets(plan)
+        for position, target in enumerate(targets):
+            timeout = self._timeout(deadline, position)
+            try:
+                response = await invoke(target, timeout)
+            except grpc.RpcError as error:
+                if not self._retryable(error.code()):
+                    self._on_attempt(target, error.code(), False)
+                    raise relayed(error) from None
+                refusals.append(refused_attempt(target, error))
+                last = position + 1 == len(targets)
+                self._on_attempt(target, error.code(), self._policy.patient or not last)
+                continue
+            self._on_attempt(target, grpc.StatusCode.OK, False)
+            return True, response
+        return False, refusals
 
     async def stream(
         self,
@@ -152,6 +146,33 @@ class Retrying:
         if remaining <= 0:
             raise DeadlineExceeded(f"the deadline passed after {position} backend attempts")
         return remaining if own is None else min(own, remaining)
+
+
+class _Patience:
+    """How long a patient caller waits before it goes round the plan again: the hint a full
+    target gave (a full service is waited out for as long as it lasts), else an exponential
+    backoff, until the targets stayed down for `down_limit_s`."""
+
+    def __init__(self, policy: RetryPolicy):
+        self._policy = policy
+        self._backoff = policy.first_backoff_s
+        self._down_since: float | None = None
+
+    async def wait(self, refusals: list[RefusedAttempt]) -> None:
+        policy = self._policy
+        full = [r for r in refusals if r.code is grpc.StatusCode.RESOURCE_EXHAUSTED]
+        if full:
+            self._down_since = None
+            hints = [r.retry_after_s for r in full if r.retry_after_s is not None]
+            delay = min(hints, default=self._backoff)
+        else:
+            self._down_since = self._down_since or time.monotonic()
+            if time.monotonic() - self._down_since > policy.down_limit_s:
+                raise NoBackend(f"{_tried(refusals)} for {policy.down_limit_s:g} s")
+            delay = self._backoff
+        self._backoff = min(self._backoff * 2, policy.max_backoff_s)
+        # Jitter, so that callers refused together do not come back together.
+        await asyncio.sleep(min(delay, policy.max_backoff_s) * random.uniform(0.8, 1.2))
 
 
 def exhausted(what: str, refusals: list[RefusedAttempt]) -> Overloaded | NoBackend:

@@ -13,12 +13,13 @@ from stt.v1 import stt_pb2, stt_pb2_grpc
 import services
 from services.core import convert, languages
 from services.core.backend import Backend
-from services.core.calls import Call, CallScope, stream_rpc, unary_rpc
+from services.core.calls import Call, CallScope
 from services.core.gate import Gate
 from services.core.health import Lifecycle, State
 from services.core.metrics import ServiceMetrics
 from services.core.names import SPEECH_SERVICE
 from services.core.recognizer import Recognition, Recognizer
+from services.core.rpc import stream_rpc, unary_rpc
 from services.core.settings import ServiceSettings
 from services.core.slots import InferenceSlots
 from services.core.stream_servicer import StreamServicer

@@ -7,11 +7,12 @@ import time
 
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
-from services.core.calls import Call, CallScope, unary_rpc
+from services.core.calls import Call, CallScope
 from services.core.convert import audio_spec, duration
 from services.core.errors import InvalidAudio
 from services.core.gate import Gate
 from services.core.names import DIARIZATION_SERVICE
+from services.core.rpc import unary_rpc
 from services.core.slots import InferenceSlots
 from services.core.speakers import SpeakerBounds, check_bounds
 from services.diarization.backend import DiarizationBackend

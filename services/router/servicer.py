@@ -8,8 +8,9 @@ from __future__ import annotations
 from stt.v1 import stt_pb2_grpc
 
 import services
-from services.core.calls import Call, CallScope, stream_rpc, unary_rpc
+from services.core.calls import Call, CallScope
 from services.core.names import DIARIZATION_SERVICE, SPEECH_SERVICE
+from services.core.rpc import stream_rpc, unary_rpc
 from services.core.servicer import INFO_STATES
 from services.router.health import RouterLifecycle
 from services.router.jobs.servicer import OperationsServicer

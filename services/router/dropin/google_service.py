@@ -8,7 +8,8 @@ from __future__ import annotations
 import grpc
 from google.longrunning import operations_pb2
 
-from services.core.calls import Call, CallScope, generic_handler, stream_rpc, unary_rpc
+from services.core.calls import Call, CallScope
+from services.core.rpc import generic_handler, stream_rpc, unary_rpc
 from services.router.dropin import google_convert as convert
 from services.router.dropin import google_jobs
 from services.router.jobs.servicer import OperationsServicer

@@ -10,8 +10,9 @@ from __future__ import annotations
 import grpc
 from riva.client.proto import riva_asr_pb2 as riva
 
-from services.core.calls import Call, CallScope, generic_handler, stream_rpc, unary_rpc
+from services.core.calls import Call, CallScope
 from services.core.errors import InvalidConfig
+from services.core.rpc import generic_handler, stream_rpc, unary_rpc
 from services.router.dropin import riva_convert as convert
 from services.router.path import RequestPath
 

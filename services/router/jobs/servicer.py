@@ -15,9 +15,10 @@ from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.protobuf import empty_pb2
 from stt.v1 import stt_pb2
 
-from services.core.calls import Call, CallScope, unary_rpc
+from services.core.calls import Call, CallScope
 from services.core.errors import InvalidArgument, NotFound, Unimplemented
 from services.core.names import OPERATIONS_SERVICE
+from services.core.rpc import unary_rpc
 from services.jobs.store import QUEUED, RUNNING, Job, Store
 from services.router.jobs.intake import JobIntake
 from services.router.jobs.operations import (
