@@ -1,7 +1,9 @@
 """The contract between the serving core and a model: plain data in, plain data out.
 
-A backend knows nothing of gRPC or protobuf. The core calls `load` and `warm_up` once, then
-`transcribe` from worker threads, at most `max_concurrency` at a time.
+A backend knows nothing of gRPC or protobuf. The core calls `attach` and `load` and `warm_up`
+once, then `transcribe` from worker threads: at most `max_concurrency` at a time, or, for a
+backend that `batches`, up to `max_batch_size` pieces of each of them, whose model passes meet
+in the batcher.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from services.core.batching import Batcher
 from services.core.cancellation import Cancellation
 from services.core.errors import InvalidConfig, Unimplemented
 
@@ -108,6 +111,16 @@ class Backend(abc.ABC):
     max_chunk_seconds: float = 30.0
     #: Whether the model can translate speech into English text (`DecodeOptions`).
     translates: bool = False
+    #: Whether concurrent `transcribe` calls share batched model passes, through the batcher
+    #: given to `attach`: the core then sends a request's pieces at once, not one by one.
+    batches: bool = False
+    #: The service's batcher, once `attach` gave it.
+    batcher: Batcher | None = None
+
+    def attach(self, batcher: Batcher) -> None:
+        """Takes the service's batcher, before `load`; a backend that `batches` registers its
+        batched passes with it and routes its model calls through `batcher.run`."""
+        self.batcher = batcher
 
     @abc.abstractmethod
     def load(self) -> None:

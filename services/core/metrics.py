@@ -18,6 +18,8 @@ from services.core.errors import SttError
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 RTF_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5)
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+BATCH_WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
 class CallLabels(Protocol):
@@ -133,6 +135,20 @@ class ServiceMetrics(ServerMetrics):
         self.interim_results = Counter(
             "stt_stream_interim_results", "Interim results sent.", ["service"], registry=r
         )
+        self.batch_size = Histogram(
+            "stt_batch_size",
+            "Items in each batched model pass, by pass.",
+            ["service", "stage"],
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.batch_wait = Histogram(
+            "stt_batch_wait_seconds",
+            "Time an item waited for its batch to start, by pass.",
+            ["service", "stage"],
+            buckets=BATCH_WAIT_BUCKETS,
+            registry=r,
+        )
         self.gpu_memory = Gauge(
             "stt_gpu_memory_bytes",
             "GPU memory held by this process, and the card's total (CUDA only).",
@@ -155,6 +171,13 @@ class ServiceMetrics(ServerMetrics):
             self.rejections.labels(self.service, "overloaded").inc()
         elif error.code is grpc.StatusCode.UNAVAILABLE:
             self.rejections.labels(self.service, "not_ready").inc()
+
+    def batch_ran(self, kind: str, size: int, waits_s: list[float]) -> None:
+        """One batched model pass (`services.core.batching`) and how long its items waited."""
+        self.batch_size.labels(self.service, kind).observe(size)
+        wait = self.batch_wait.labels(self.service, kind)
+        for seconds in waits_s:
+            wait.observe(seconds)
 
     def before_scrape(self) -> None:
         self.sample_gpu_memory()

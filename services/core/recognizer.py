@@ -13,9 +13,11 @@ from dataclasses import dataclass, replace
 
 from services.core import audio as audio_mod
 from services.core.backend import Backend, DecodeOptions, Transcript
+from services.core.batching import Batcher, BatchLimits
 from services.core.cache import ResultCache, cache_key
 from services.core.cancellation import Cancellation
 from services.core.chunking import Piece, one_utterance, pack_spans, whole
+from services.core.fanout import Fanout
 from services.core.metrics import ServiceMetrics
 from services.core.tracing import tracer
 from services.core.vad import VoiceActivityDetector
@@ -53,8 +55,12 @@ class Recognizer:
         cache: ResultCache[Recognition],
         metrics: ServiceMetrics,
         max_chunk_seconds: float,
+        batcher: Batcher | None = None,
+        fanout: Fanout | None = None,
     ):
         self._backend = backend
+        self._batcher = batcher or Batcher(BatchLimits())
+        self._fanout = fanout or Fanout(1, 0)
         self._vad = vad
         self._limits = limits
         self._cache = cache
@@ -89,7 +95,7 @@ class Recognizer:
         if not pieces:
             return Detection("", 0.0, decoded.duration)
         first = pieces[0].audio(decoded.samples)
-        with self._stage("language_id"):
+        with self._stage("language_id"), self._batcher.producing(cancellation):
             language, probability = self._backend.detect_language(first, cancellation)
         return Detection(language, probability, decoded.duration)
 
@@ -107,17 +113,35 @@ class Recognizer:
     def _transcribe(
         self, samples, pieces: list[Piece], options: DecodeOptions, cancellation: Cancellation
     ) -> Transcript:
-        segments = []
         language, probability = options.language or "", 0.0
-        for piece in pieces:
-            cancellation.check()
-            part = self._backend.transcribe(piece.audio(samples), options, cancellation)
-            segments.extend(piece.restore(s) for s in part.segments)
-            if not options.language:
-                # The first piece decides the language, so one request never mixes languages.
-                language, probability = part.language, part.language_probability
-                options = replace(options, language=part.language)
+        parts: list[Transcript] = []
+        if pieces and not options.language:
+            # The first piece decides the language, so one request never mixes languages.
+            first = self._piece(samples, pieces[0], options, cancellation)
+            language, probability = first.language, first.language_probability
+            options = replace(options, language=first.language)
+            parts.append(first)
+        # A backend that batches decodes the other pieces together, so they go at once.
+        limit = self._batcher.limits.max_batch_size if self._backend.batches else 1
+        parts += self._fanout.map(
+            lambda piece: self._piece(samples, piece, options, cancellation),
+            pieces[len(parts) :],
+            limit,
+            cancellation,
+        )
+        segments = [
+            piece.restore(s)
+            for piece, part in zip(pieces, parts, strict=True)
+            for s in part.segments
+        ]
         return Transcript(tuple(segments), language, probability)
+
+    def _piece(
+        self, samples, piece: Piece, options: DecodeOptions, cancellation: Cancellation
+    ) -> Transcript:
+        cancellation.check()
+        with self._batcher.producing(cancellation):
+            return self._backend.transcribe(piece.audio(samples), options, cancellation)
 
     def _key(self, job: RecognitionJob) -> str:
         return cache_key(job.content, job.audio, job.options, job.vad, self._max_chunk_s)

@@ -19,8 +19,10 @@ from stt.v1 import stt_pb2_grpc
 import services
 from services.core.audio import AudioLimits
 from services.core.backend import Backend
+from services.core.batching import Batcher, limits_for
 from services.core.cache import ResultCache
 from services.core.calls import CallScope
+from services.core.fanout import Fanout
 from services.core.gate import Gate
 from services.core.health import Lifecycle
 from services.core.host import ServerHost
@@ -142,6 +144,15 @@ class SpeechServer(ModelServer):
 
     def __init__(self, service: str, settings: ServiceSettings, backend: Backend):
         super().__init__(service, settings, backend, ServiceMetrics(service))
+        limits = limits_for(
+            settings.max_batch_size, settings.batch_window_ms, settings.max_concurrency
+        )
+        self.batcher = Batcher(limits, self.metrics)
+        backend.attach(self.batcher)
+        self.fanout = Fanout(
+            settings.max_concurrency * limits.max_batch_size if backend.batches else 1,
+            settings.inference_nice,
+        )
         recognizer = Recognizer(
             backend,
             self.vad,
@@ -149,6 +160,8 @@ class SpeechServer(ModelServer):
             ResultCache(settings.cache_size),
             self.metrics,
             settings.max_chunk_seconds,
+            self.batcher,
+            self.fanout,
         )
         self.servicer = SpeechServicer(
             service,
@@ -159,7 +172,12 @@ class SpeechServer(ModelServer):
             self.calls,
             self.lifecycle,
             self.metrics,
+            self.batcher,
         )
 
     def add_servicer(self, server: grpc.aio.Server) -> None:
         stt_pb2_grpc.add_SpeechServicer_to_server(self.servicer, server)
+
+    async def close(self) -> None:
+        await super().close()
+        self.fanout.shutdown()

@@ -13,6 +13,7 @@ from stt.v1 import stt_pb2, stt_pb2_grpc
 import services
 from services.core import convert, languages
 from services.core.backend import Backend
+from services.core.batching import Batcher, BatchLimits
 from services.core.calls import Call, CallScope
 from services.core.gate import Gate
 from services.core.health import Lifecycle, State
@@ -48,6 +49,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         calls: CallScope,
         lifecycle: Lifecycle,
         metrics: ServiceMetrics,
+        batcher: Batcher | None = None,
     ):
         self._service = service
         self._settings = settings
@@ -58,7 +60,9 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         self._metrics = metrics
         self._slots = InferenceSlots(gate, metrics, service, settings.inference_nice)
         self._caching = settings.cache_size > 0
-        self._streams = StreamServicer(service, settings, backend, self._slots, metrics)
+        self._streams = StreamServicer(
+            service, settings, backend, self._slots, metrics, batcher or Batcher(BatchLimits())
+        )
         self.calls = calls
 
     @unary_rpc

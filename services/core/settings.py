@@ -157,9 +157,32 @@ class ServiceSettings(ModelSettings):
         0.9,
         gt=0,
         le=1,
-        description="Share of GPU memory a torch backend may take (CTranslate2 has no such cap).",
+        description=(
+            "Share of the GPU's memory the service may take: torch backends cap their "
+            "allocator at it; whisper_en measures its model and a batch at warm-up and sizes "
+            "max_batch_size and the batches at once to stay under it."
+        ),
     )
     cache_size: int = Field(256, ge=0, description="Results kept in the LRU cache; 0 disables.")
+    max_batch_size: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description=(
+            "Pieces of speech (and model windows) of concurrent requests decoded together at "
+            "most; 1 turns batching off. Batches run at once: max_concurrency / "
+            "max_batch_size, rounded up."
+        ),
+    )
+    batch_window_ms: float = Field(
+        20.0,
+        ge=0,
+        le=1000,
+        description=(
+            "Longest wait of a ready piece for others to join its batch, while other "
+            "requests are still preparing theirs; a lone request never waits."
+        ),
+    )
     vad_enabled: bool = Field(True, description="Default for the per-request VAD switch.")
     max_chunk_seconds: float = Field(
         30.0, gt=1, description="Longest piece of speech sent to the model in one call."

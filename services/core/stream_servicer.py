@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from services.core import stream_convert
-from services.core.backend import Backend
+from services.core.backend import Backend, Transcript
+from services.core.batching import Batcher
 from services.core.calls import Call
 from services.core.endpointer import EndpointSettings
 from services.core.metrics import ServiceMetrics
@@ -29,8 +30,10 @@ class StreamServicer:
         backend: Backend,
         slots: InferenceSlots,
         metrics: ServiceMetrics,
+        batcher: Batcher,
     ):
         self._service = service
+        self._batcher = batcher
         self._settings = settings
         self._backend = backend
         self._slots = slots
@@ -60,7 +63,7 @@ class StreamServicer:
         decoder = stream_decoder(spec, self._settings.stream_max_buffer_bytes)
         events: asyncio.Queue = asyncio.Queue()
         session = StreamSession(
-            lambda audio, opts: self._slots.run(call, self._backend.transcribe, audio, opts),
+            lambda audio, opts: self._slots.run(call, self._decode, audio, opts),
             options,
             self._session_settings(streaming),
             events.put_nowait,
@@ -86,6 +89,11 @@ class StreamServicer:
             self._metrics.stream_duration.labels(self._service).observe(
                 time.perf_counter() - call.started
             )
+
+    def _decode(self, audio, options, cancellation) -> Transcript:
+        """One decode of a stream, on a model thread; concurrent streams' passes batch."""
+        with self._batcher.producing(cancellation):
+            return self._backend.transcribe(audio, options, cancellation)
 
     def _session_settings(self, streaming) -> StreamSettings:
         """The service's stream settings, with the pause the client chose for this stream."""

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from services.core.backend import SAMPLE_RATE, Backend, BackendInfo, DecodeOptions, Transcript
+from services.core.batching import Batcher
 from services.core.cancellation import Cancellation
 from services.core.errors import InvalidConfig
 from services.ctc import decoding, scoring, windows
@@ -26,6 +27,8 @@ class CtcBackend(Backend):
     text_rules = TextRules()
     #: The model wrapper; a seam for tests that need float16 to fail.
     model_class = CtcModel
+    #: Windows of concurrent requests (and of one long piece) run as one padded batch.
+    batches = True
 
     def __init__(self, settings: CtcSettings):
         self._settings = settings
@@ -33,6 +36,10 @@ class CtcBackend(Backend):
         self._reader: FeatureReader | None = None
         self._vocab: Vocabulary | None = None
         self._window = self._stride = 0
+
+    def attach(self, batcher: Batcher) -> None:
+        super().attach(batcher)
+        batcher.register("forward", self._model.log_probs_batch)
 
     def load(self) -> None:
         self._model.load()
@@ -115,9 +122,17 @@ class CtcBackend(Backend):
         """Per-frame log-probabilities of the whole of `audio`, window by window."""
         units = self._reader(audio)
         per_frame = self._reader.geometry.units_per_frame
-        kept = []
-        for window in windows.plan(len(units), self._window, self._stride, per_frame):
-            cancellation.check()
-            frames = self._model.log_probs(units[window.start : window.end])
-            kept.append(window.kept(frames, per_frame))
+        plan = windows.plan(len(units), self._window, self._stride, per_frame)
+        cancellation.check()
+        parts = [units[window.start : window.end] for window in plan]
+        if self.batcher is None:
+            outputs = [self._model.log_probs(part) for part in parts]
+        else:
+            # Windows of any length share a batch where the model takes padding.
+            padding = self._model.takes_padding
+            keyed = [(part.shape[1:] if padding else part.shape, part) for part in parts]
+            outputs = self.batcher.run_many("forward", keyed, cancellation)
+        kept = [
+            window.kept(frames, per_frame) for window, frames in zip(plan, outputs, strict=True)
+        ]
         return np.concatenate(kept)

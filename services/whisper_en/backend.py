@@ -33,6 +33,9 @@ START_TOKENS = 4  # start of transcript, language, task, no timestamps: ahead of
 class WhisperBackend(Backend):
     max_chunk_seconds = 30.0  # Whisper's window: a piece this long decodes in one pass
     translates = True  # Whisper's "translate" task: English text for any language it knows
+    batches = (
+        True  # CTranslate2 runs a batch of windows in one pass (services/whisper_en/batched.py)
+    )
 
     def __init__(self, settings: WhisperSettings):
         self._settings = settings
@@ -68,8 +71,12 @@ class WhisperBackend(Backend):
             device=device,
             compute_type=compute_type,
             cpu_threads=self._settings.cpu_threads,
-            num_workers=self._settings.max_concurrency,
+            # One model replica per batch that may run at once (each its own CTranslate2 worker).
+            num_workers=self.batcher.limits.runners
+            if self.batcher
+            else self._settings.max_concurrency,
             download_root=str(self._settings.model_cache_dir / "hub"),
+            batcher=self.batcher,
         )
 
     @property

@@ -21,6 +21,8 @@ import numpy as np
 from faster_whisper import WhisperModel
 
 from services.core.backend import SAMPLE_RATE
+from services.core.batching import Batcher
+from services.whisper_en.batched import BatchedWhisper
 
 FULL_WINDOW_FRAMES = 3000  # 30 s of features at 100 frames a second
 FRAMES_PER_SECOND = 100
@@ -36,11 +38,17 @@ MAX_COMPRESSION_RATIO = 2.4
 
 class FittedWhisperModel(WhisperModel):
     """A WhisperModel whose encoder sees only the first frames of its window, inside
-    `fitted(frames)`. The limit is per thread: each worker thread runs its own decode."""
+    `fitted(frames)`. The limit is per thread: each worker thread runs its own decode. Given
+    a batcher, its passes over encoder outputs batch with other threads' (`BatchedWhisper`)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, batcher: Batcher | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self._local = threading.local()
+        self._batched: BatchedWhisper | None = None
+        if batcher is not None:
+            sot = self.hf_tokenizer.token_to_id("<|startoftranscript|>")
+            self._batched = BatchedWhisper(self.model, batcher, sot)
+            self.model = self._batched  # the library's calls with encoder outputs batch
 
     @contextlib.contextmanager
     def fitted(self, frames: int) -> Iterator[None]:
@@ -54,7 +62,11 @@ class FittedWhisperModel(WhisperModel):
         frames = getattr(self._local, "frames", None)
         if frames is not None:
             features = features[..., :frames]
-        return super().encode(features)
+        if self._batched is None:
+            return super().encode(features)
+        return self._batched.encode_features(
+            features[np.newaxis] if features.ndim == 2 else features
+        )
 
 
 def fitted_frames(samples: int) -> int | None:
