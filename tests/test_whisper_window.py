@@ -19,8 +19,18 @@ from tests.support import clip, wer
 
 def test_the_window_holds_the_audio_and_its_margin_and_is_never_the_full_one():
     assert window.fitted_frames(2 * SAMPLE_RATE) == 800  # the 8-s floor
-    assert window.fitted_frames(10 * SAMPLE_RATE) == 1302  # 1000 + 1 + 300, made even
+    assert window.fitted_frames(10 * SAMPLE_RATE) == 1400  # 1000 + 1 + 300, in 2-s steps
+    assert window.fitted_frames(int(10.9 * SAMPLE_RATE)) == 1400  # the same step: they batch
     assert window.fitted_frames(27 * SAMPLE_RATE) is None  # 3001 frames: the full window
+
+
+def test_length_limits_and_stream_prompts_come_in_steps():
+    assert window.new_tokens(7, 40, 448) == 57  # 7 + 40 rounded up to 64
+    assert window.new_tokens(7, 57, 448) == 57  # already a whole step
+    assert window.new_tokens(400, 40, 448) == 48  # the step is cut at the model's context
+    assert window.context_tokens(list(range(20))) == list(range(4, 20))  # the last 16
+    assert window.context_tokens(list(range(100))) == list(range(52, 100))  # at most 48
+    assert window.context_tokens(list(range(10))) == []
 
 
 def segment(text: str, tokens: int, ratio: float = 1.2):

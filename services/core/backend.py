@@ -28,6 +28,10 @@ class DecodeOptions:
     beam_size: int = 0
     temperature: float | None = None
     initial_prompt: str = ""
+    # Words heard just before this audio (a stream's earlier utterances), for a backend that
+    # takes a prompt when `initial_prompt` is empty; unlike the client's own prompt, the
+    # backend may shorten it (whisper_en does, so that streams' decodes batch together).
+    context: str = ""
     word_timestamps: bool = False
     # Text the transcript must start with (streaming: words already shown as stable).
     # Backends that decode frame by frame (CTC) ignore it.

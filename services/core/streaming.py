@@ -221,8 +221,8 @@ class StreamSession:
         audio = self._audio[start - self._audio_start : end - self._audio_start]
         self._started_at = time.monotonic()
         # The words of earlier utterances give the model context a short one lacks.
-        prompt = self._options.initial_prompt or " ".join(self._history[-CONTEXT_WORDS:])
-        options = replace(self._options, prefix=self._agreement.prefix, initial_prompt=prompt)
+        context = " ".join(self._history[-CONTEXT_WORDS:])
+        options = replace(self._options, prefix=self._agreement.prefix, context=context)
         task = asyncio.ensure_future(self._decode(audio, options))
         task.add_done_callback(self._decoded)
         self._job = _Job(task, start, end)

@@ -116,7 +116,9 @@ class WhisperBackend(Backend):
     ) -> Transcript | None:
         """A decode on the first `frames` of the window; None where it looped or failed."""
         seconds = len(audio) / SAMPLE_RATE
-        budget = window.token_budget(seconds)
+        prompt, prefix = self._prompt_tokens(options)
+        in_prompt = (prompt + 1 if prompt else 0) + START_TOKENS + prefix
+        budget = window.new_tokens(in_prompt, window.token_budget(seconds), self._model.max_length)
         try:
             with self._model.fitted(frames):
                 found, info = self._decode(
@@ -129,7 +131,6 @@ class WhisperBackend(Backend):
             )
             self._fits = False
             return None
-        _, prefix = self._prompt_tokens(options)
         if window.looped(found, seconds, budget + prefix):
             log.info("a fitted window looped", extra={"s": seconds, "prefix": bool(prefix)})
             return None
@@ -144,7 +145,7 @@ class WhisperBackend(Backend):
             beam_size=options.beam_size or self._settings.beam_size,
             # A fitted window that loops is decoded again on the full one, not resampled.
             temperature=0.0 if fitted and options.temperature is None else temperature,
-            initial_prompt=options.initial_prompt or None,
+            initial_prompt=self._prompt(options),
             task="translate" if options.translate_to_english else "transcribe",
             prefix=options.prefix or None,
             word_timestamps=options.word_timestamps,
@@ -162,12 +163,23 @@ class WhisperBackend(Backend):
             found.append(segment)
         return found, info
 
+    def _prompt(self, options: DecodeOptions) -> str | list[int] | None:
+        """The client's prompt as it is, or else the tail of the stream's context (tokens)."""
+        if options.initial_prompt:
+            return options.initial_prompt
+        if not options.context.strip():
+            return None
+        tokens = self._model.hf_tokenizer.encode(" " + options.context.strip()).ids
+        return window.context_tokens(tokens) or None
+
     def _prompt_tokens(self, options: DecodeOptions) -> tuple[int, int]:
-        """Tokens of the initial prompt (as faster-whisper cuts it) and of the prefix."""
+        """Tokens of the prompt (as faster-whisper cuts it) and of the prefix."""
         encode = self._model.hf_tokenizer.encode
-        prompt = len(encode(" " + options.initial_prompt).ids) if options.initial_prompt else 0
-        prefix = len(encode(" " + options.prefix).ids) if options.prefix else 0
-        return min(prompt, self._model.max_length // 2 - 1), prefix
+        prompt = self._prompt(options)
+        if isinstance(prompt, str):
+            prompt = encode(" " + prompt.strip()).ids
+        prefix = len(encode(" " + options.prefix.strip()).ids) if options.prefix else 0
+        return min(len(prompt or ()), self._model.max_length // 2 - 1), prefix
 
     def detect_language(self, audio: np.ndarray, cancellation: Cancellation) -> tuple[str, float]:
         """Whisper's language-id pass: one encoder window (30 s) and one decoder step."""

@@ -34,6 +34,11 @@ MAX_TOKENS_PER_S = 6
 MIN_TOKENS = 10
 # Whisper's own sign of a repetition loop (its temperature fallback uses the same threshold).
 MAX_COMPRESSION_RATIO = 2.4
+# Steps that window lengths, length limits and stream prompts are rounded to, so that the
+# decodes of concurrent streams are often alike enough to share batched passes.
+FRAME_STEP = 200  # 2 s of features
+LENGTH_STEP = 32  # tokens
+CONTEXT_STEP, CONTEXT_TOKENS = 16, 48
 
 
 class FittedWhisperModel(WhisperModel):
@@ -70,15 +75,31 @@ class FittedWhisperModel(WhisperModel):
 
 
 def fitted_frames(samples: int) -> int | None:
-    """Encoder frames for the audio and its margin, even (the encoder halves them); None
-    when that would be the full window anyway."""
+    """Encoder frames for the audio and its margin, rounded up to whole steps of
+    `FRAME_STEP` (so that the windows of concurrent streams share batched passes more often);
+    None when that would be the full window anyway."""
     frames = samples * FRAMES_PER_SECOND // SAMPLE_RATE + 1 + int(MARGIN_S * FRAMES_PER_SECOND)
-    frames = max(frames + frames % 2, int(MIN_WINDOW_S * FRAMES_PER_SECOND))
+    frames = max(-(-frames // FRAME_STEP) * FRAME_STEP, int(MIN_WINDOW_S * FRAMES_PER_SECOND))
     return frames if frames < FULL_WINDOW_FRAMES else None
 
 
 def token_budget(seconds: float) -> int:
     return int(seconds * MAX_TOKENS_PER_S) + MIN_TOKENS
+
+
+def new_tokens(prompt_tokens: int, budget: int, max_length: int) -> int:
+    """The decoder's room after a prompt: the budget, stretched so that prompt and budget end
+    on a whole step of `LENGTH_STEP` (decodes batch only with the same length limit), within
+    the model's context."""
+    total = min(max_length, -(-(prompt_tokens + budget) // LENGTH_STEP) * LENGTH_STEP)
+    return max(budget, total - prompt_tokens)
+
+
+def context_tokens(tokens: list[int]) -> list[int]:
+    """The last of a stream's context tokens, in whole steps of `CONTEXT_STEP` and at most
+    `CONTEXT_TOKENS`: decodes batch only when their prompts are equally long."""
+    keep = min(len(tokens), CONTEXT_TOKENS) // CONTEXT_STEP * CONTEXT_STEP
+    return tokens[len(tokens) - keep :] if keep else []
 
 
 def looped(segments: list, seconds: float, max_tokens: int) -> bool:
