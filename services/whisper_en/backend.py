@@ -19,8 +19,9 @@ from services.core.backend import (
     Transcript,
     Word,
 )
+from services.core.batching import BatchLimits
 from services.core.cancellation import Cancellation
-from services.whisper_en import bundled, window
+from services.whisper_en import bundled, gpu_memory, window
 from services.whisper_en.settings import WhisperSettings
 from services.whisper_en.window import FittedWhisperModel
 
@@ -28,6 +29,8 @@ log = logging.getLogger("stt.whisper_en")
 # Whisper's own fallback schedule when a request sets no temperature.
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 START_TOKENS = 4  # start of transcript, language, task, no timestamps: ahead of any prompt
+# The prompt of the passes the GPU memory bound measures.
+PASS_PROMPT = ("<|startoftranscript|>", "<|en|>", "<|transcribe|>")
 
 
 class WhisperBackend(Backend):
@@ -42,6 +45,10 @@ class WhisperBackend(Backend):
         self._model: FittedWhisperModel | None = None
         self._info: BackendInfo | None = None
         self._fits = True  # False once a fitted window failed to run on this model or device
+        self._card: gpu_memory.CardMemory | None = None  # on CUDA: the GPU memory bound's
+        self._before_load = 0
+        self._replicas = 1
+        self._path = ""
 
     def load(self) -> None:
         s = self._settings
@@ -50,6 +57,9 @@ class WhisperBackend(Backend):
         compute_type = s.compute_type
         if compute_type == "auto":
             compute_type = "float16" if device == "cuda" else "int8"
+        self._card = gpu_memory.CardMemory() if device == "cuda" and self.batcher else None
+        self._before_load = self._card.used() if self._card else 0
+        self._path = path
         try:
             self._model = self._open(path, device, compute_type)
         except (ValueError, RuntimeError) as error:
@@ -65,16 +75,45 @@ class WhisperBackend(Backend):
         served = tuple(code for code in s.languages if code in known) if s.languages else known
         self._info = BackendInfo(s.model, device, self._model.model.compute_type, served)
 
-    def _open(self, path: str, device: str, compute_type: str) -> FittedWhisperModel:
+    def warm_up(self) -> None:
+        super().warm_up()
+        if self._card is not None:
+            self._bound_gpu_memory()
+
+    def _bound_gpu_memory(self) -> None:
+        """Sizes batches to `gpu_memory_fraction` from what the model and its passes take;
+        with fewer batches at once than replicas loaded, loads again with fewer."""
+        s, limits = self._settings, self.batcher.limits
+        after_load = self._card.used()
+        tokenizer = self._model.hf_tokenizer
+        prompt = [tokenizer.token_to_id(t) for t in PASS_PROMPT]
+        found = gpu_memory.size_batches(
+            self._card,
+            self._before_load,
+            after_load,
+            self._replicas,
+            lambda n: self._model.model.pass_over(n, prompt, s.beam_size, self._model.max_length),
+            s.gpu_memory_fraction,
+            limits.max_batch_size,
+        )
+        if found.runners < self._replicas:
+            info = self.info
+            self._model = None
+            self._model = self._open(self._path, info.device, info.precision, found.runners)
+        self.batcher.resize(BatchLimits(found.max_batch_size, limits.window_s, found.runners))
+
+    def _open(
+        self, path: str, device: str, compute_type: str, replicas: int | None = None
+    ) -> FittedWhisperModel:
+        # One model replica per batch that may run at once (each its own CTranslate2 worker).
+        limits = self.batcher.limits if self.batcher else None
+        self._replicas = replicas or (limits.runners if limits else self._settings.max_concurrency)
         return FittedWhisperModel(
             path,
             device=device,
             compute_type=compute_type,
             cpu_threads=self._settings.cpu_threads,
-            # One model replica per batch that may run at once (each its own CTranslate2 worker).
-            num_workers=self.batcher.limits.runners
-            if self.batcher
-            else self._settings.max_concurrency,
+            num_workers=self._replicas,
             download_root=str(self._settings.model_cache_dir / "hub"),
             batcher=self.batcher,
         )

@@ -88,6 +88,16 @@ class BatchedWhisper:
     def detect_language(self, encoder_output: Encoded) -> list:
         return self._batcher.run("language", encoder_output.key, encoder_output)
 
+    def pass_over(self, windows: int, prompt: list[int], beam_size: int, max_length: int) -> None:
+        """One encoder and decoder pass over `windows` full windows of noise, outside the
+        queue: what the GPU memory bound measures at warm-up."""
+        rng = np.random.default_rng(0)
+        mels = self._model.n_mels
+        features = (0.1 * rng.standard_normal((windows, mels, 3000))).astype(np.float32)
+        encoded = self._encode_batch([features])[0]
+        options = dict(beam_size=beam_size, max_length=max_length)
+        self._generate_batch([(encoded, [prompt] * windows, options)])
+
     def _encode_batch(self, items: list[np.ndarray]) -> list[Encoded]:
         features = ctranslate2.StorageView.from_array(_stack(items))
         # On the host, whatever the device: the next pass may be batched with other windows.
