@@ -49,9 +49,13 @@ class AudioSettings(SettingsGroup):
     """The job audio a worker reads and how it cuts it."""
 
     chunk_seconds: float = Field(
-        60.0,
+        240.0,
         gt=1,
-        description="Longest stretch of audio sent in one Recognize call; chunks end in pauses.",
+        description=(
+            "Longest stretch of audio sent in one Recognize call; chunks end in pauses. A "
+            "language service decodes the 30-s pieces of one call together, so a chunk of "
+            "about max_batch_size pieces fills its batches."
+        ),
     )
     max_audio_seconds: float = Field(
         JOB_MAX_AUDIO_SECONDS,
