@@ -54,12 +54,12 @@ def audio_of(minutes: float) -> tuple[bytes, float]:
 class Stack:
     """whisper_en, the router with a job store, and `workers` workers, each a process."""
 
-    def __init__(self, data_dir: Path, workers: int):
+    def __init__(self, data_dir: Path, workers: int, whisper_env: dict[str, str] | None = None):
         (wg, wh), (rg, rh) = PORTS["whisper_en"], PORTS["router"]
         self.target = f"127.0.0.1:{rg}"
         backend = start(
             ["serve", "whisper_en", "--grpc-port", str(wg), "--http-port", str(wh)],
-            {"WHISPER_EN_CACHE_SIZE": "0"},
+            {"WHISPER_EN_CACHE_SIZE": "0", **(whisper_env or {})},
         )
         router_env = {
             "ROUTER_BACKENDS": f"whisper_en=dns:///127.0.0.1:{wg}",
@@ -98,6 +98,7 @@ def run_round(stack: Stack, content: bytes, jobs: int) -> dict:
         name = stack.speech.LongRunningRecognize(request, timeout=300).name
         accepted[name] = time.perf_counter()
     latencies: dict[str, float] = {}
+    heard = 0  # words in the jobs' transcripts
     deadline = started + ROUND_TIMEOUT_S
     while len(latencies) < jobs and time.perf_counter() < deadline:
         for name in set(accepted) - set(latencies):
@@ -108,10 +109,14 @@ def run_round(stack: Stack, content: bytes, jobs: int) -> dict:
                 if operation.HasField("error"):
                     raise SystemExit(f"job {name} failed: {operation.error}")
                 latencies[name] = time.perf_counter() - accepted[name]
+                response = stt_pb2.LongRunningRecognizeResponse()
+                operation.response.Unpack(response)
+                heard += sum(len(r.alternatives[0].transcript.split()) for r in response.results)
         time.sleep(POLL_S)
     if len(latencies) < jobs:
         raise SystemExit(f"the jobs did not finish within {ROUND_TIMEOUT_S} s")
-    return {"latencies": sorted(latencies.values()), "wall": time.perf_counter() - started}
+    wall = time.perf_counter() - started
+    return {"latencies": sorted(latencies.values()), "wall": wall, "words": heard}
 
 
 def measure(args: argparse.Namespace) -> list[dict]:

@@ -47,6 +47,12 @@ class Service:
     def recognize(self, content: bytes, timeout_s: float = CALL_TIMEOUT_S) -> str:
         return transcript(self.stub.Recognize(english(content), timeout=timeout_s))
 
+    def recognize_plain(self, content: bytes, vad: bool) -> str:
+        """Recognize with the request's own VAD switch (off: the audio as one piece)."""
+        message = english(content)
+        message.config.enable_voice_activity_detection = vad
+        return transcript(self.stub.Recognize(message, timeout=CALL_TIMEOUT_S))
+
     def in_flight(self) -> float:
         """Inferences running now, read from the service's own gauge."""
         with urllib.request.urlopen(self._metrics_url, timeout=5) as answer:

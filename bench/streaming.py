@@ -38,7 +38,7 @@ MESSAGE_S = 0.1
 ENDPOINT_MS = WhisperSettings.model_fields["stream_endpoint_silence_ms"].default
 TARGET_FINAL_P50_S = 0.5
 CAPACITY_LIMIT_S = 1.0
-MAX_STREAMS = 6
+MAX_STREAMS = 12
 # Passes over each clip for its row: one pass of the 30 s clip gives only 8 or 9 finals, and
 # their median moves by 100 ms between runs; the row pools every pass's finals.
 PASSES = 3
@@ -109,10 +109,19 @@ def concurrent_streams(stub, audio: bytes, count: int) -> list[StreamRun]:
         return list(pool.map(lambda _: stream_once(stub, audio), range(count)))
 
 
-def measure(model_dir, quick: bool) -> str:
+def measure(model_dir, quick: bool, counts=None, max_batch_size=8, max_concurrency=16) -> str:
     jfk = pcm16(decode(AUDIO_DIR / JFK))
     medium = pcm16(decode(AUDIO_DIR / LONG_SOURCE)[: int(MEDIUM_S * RATE)])
-    settings = service_settings(model_dir, cpu_threads=2, max_concurrency=4, max_queue=8)
+    # One slot per stream decode: streams' decodes share batches only when they run at once.
+    settings = service_settings(
+        model_dir,
+        cpu_threads=2,
+        max_concurrency=max_concurrency,
+        max_queue=max_concurrency,
+        max_batch_size=max_batch_size,
+    )
+    counts = counts or list(range(1, 3 if quick else MAX_STREAMS + 1))
+    loads = []
     rows, capacity = [], []
     with serving(settings) as service:
         for name, audio in (("jfk 11 s", jfk), (f"concat {MEDIUM_S:.0f} s", medium)):
@@ -122,17 +131,19 @@ def measure(model_dir, quick: bool) -> str:
             run = pooled(runs)
             cpu = (process_seconds(service.pid) - cpu_before) / run.audio_s
             rows.append((name, run, cpu))
-        for count in range(1, 3 if quick else MAX_STREAMS + 1):
-            note(f"{count} concurrent real-time streams of {MEDIUM_S:.0f} s")
+        for count in counts:
+            loads.append(load_average())
+            note(f"{count} concurrent real-time streams of {MEDIUM_S:.0f} s (load {loads[-1]:.1f})")
             runs = concurrent_streams(service.stub, medium, count)
             latencies = [x for run in runs for x in run.final_latencies]
             capacity.append((count, median(latencies), percentile(latencies, 90)))
             if median(latencies) > CAPACITY_LIMIT_S:
                 break
-    return render(rows, capacity)
+    setup = (max_batch_size, max_concurrency, min(loads), max(loads))
+    return render(rows, capacity, setup)
 
 
-def render(rows, capacity) -> str:
+def render(rows, capacity, setup) -> str:
     lines = [
         "## Streaming (StreamingRecognize, whisper_en)",
         "",
@@ -157,7 +168,9 @@ def render(rows, capacity) -> str:
         )
     lines += [
         "",
-        "Concurrent real-time streams of the 30 s clip on one service:",
+        f"Concurrent real-time streams of the 30 s clip on one service (`max_batch_size="
+        f"{setup[0]}`, `max_concurrency={setup[1]}`; 1-minute load average {setup[2]:.1f} to "
+        f"{setup[3]:.1f} at the steps' starts):",
         "",
         "| streams | end-to-final p50 | p90 |",
         "|---|---|---|",
@@ -174,9 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.streaming", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer concurrent-stream steps")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--counts", type=int, nargs="*", help="concurrent streams to try")
+    parser.add_argument("--max-batch-size", type=int, default=8, help="1: batching off")
+    parser.add_argument("--max-concurrency", type=int, default=16)
     args = parser.parse_args(argv)
     model_dir = bundled.assemble(DEFAULT_MODEL.expanduser())
-    section = measure(model_dir, args.quick)
+    section = measure(model_dir, args.quick, args.counts, args.max_batch_size, args.max_concurrency)
     print(section)
     if not args.no_write:
         write_section("streaming", section)

@@ -175,12 +175,13 @@ class ServiceSettings(ModelSettings):
         ),
     )
     batch_window_ms: float = Field(
-        20.0,
+        50.0,
         ge=0,
         le=1000,
         description=(
-            "Longest wait of a ready piece for others to join its batch, while other "
-            "requests are still preparing theirs; a lone request never waits."
+            "How long a ready piece waits for another to join its batch while other "
+            "requests are still preparing theirs (each joining piece restarts the wait, at "
+            "most 4 windows in all); a lone request never waits."
         ),
     )
     vad_enabled: bool = Field(True, description="Default for the per-request VAD switch.")
