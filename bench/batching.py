@@ -196,6 +196,9 @@ def measure_latency(model_dir: Path, reps: int, step: Steps) -> list[dict]:
         sides = {
             "library, loaded on the main thread (README)": library(readme),
             "library, loaded on a thread that ended": library(ended),
+            "library as `make bench` calls it (VAD filter, `decode_audio`)": Library(
+                settings
+            ).transcribe,
             "whisper_en, VAD off": lambda c: service.recognize_plain(c, vad=False),
             "whisper_en, VAD on (its default)": lambda c: service.recognize_plain(c, vad=True),
         }
