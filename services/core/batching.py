@@ -2,19 +2,19 @@
 
 A backend routes its model passes (Whisper's encoder and decoder, a CTC model's forward) through
 `Batcher.run`: each caller's item waits, grouped with items of the same kind and key (the
-shape and options a batched pass needs alike), and one of the waiting threads runs the group
-as one batch, up to `max_batch_size` items, while the others wait for their part.
+shape and options a batched pass needs alike), and a runner thread runs the group as one
+batch, up to `max_batch_size` items, while the callers wait for their part.
 
 A group runs as soon as it is full, or as soon as no other producer (a thread inside a
 backend call, see `producing`) is still on its way to add to it, or when no item has joined
 it for `window_s` (at the latest `MAX_WINDOWS` windows after its first item). A lone request
 therefore never waits for company: with nobody else in a backend call its pass runs at once,
-on its own thread, as it would unbatched. At most `runners` batches run at once.
+as it would unbatched. `runners` threads run batches, so at most that many run at once.
 
 Items of one group from several requests are taken in turn, request by request, so a long
 request's many pieces never keep a short request's one piece out of the next batch. A
 request that is cancelled or passes its deadline takes its items out of the queue and leaves
-at once; an item already in a running batch is simply not read.
+at once, its slot free; an item already in a running batch is simply not read.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from services.core.cancellation import Cancellation
+from services.core.priority import lower_this_thread
 
 # How often a waiting caller looks at its request's cancellation and deadline.
 POLL_S = 0.05
@@ -65,9 +66,12 @@ class _Entry:
 
 
 class Batcher:
-    def __init__(self, limits: BatchLimits, metrics: BatchMetrics | None = None):
+    def __init__(self, limits: BatchLimits, metrics: BatchMetrics | None = None, nice: int = 0):
         self.limits = limits
         self._metrics = metrics
+        self._nice = nice  # the runners' priority below the event loop (see priority.py)
+        self._runners: list[threading.Thread] = []
+        self._closed = False
         self._functions: dict[str, BatchFunction] = {}
         self._pending: dict[tuple[str, Hashable], list[_Entry]] = {}
         self._cond = threading.Condition()
@@ -85,6 +89,7 @@ class Batcher:
         with self._cond:
             self.limits = limits
             self._cond.notify_all()
+        self._start_runners()
 
     def register(self, kind: str, function: BatchFunction) -> None:
         """`function(items)` runs one batch of `kind` and returns one result per item, in
@@ -143,18 +148,44 @@ class Batcher:
         return [entry.future.result() for entry in entries]
 
     def _wait(self, entries: list[_Entry], cancellation: Cancellation | None) -> None:
-        """Leads ready batches (anyone's) until this caller's items are done."""
+        """Until this caller's items are done; a cancelled caller's queued items leave, and
+        it returns at once, whatever a running batch still does with the others."""
+        self._start_runners()
+        futures = [entry.future for entry in entries]
+        while True:
+            done, _ = wait(futures, timeout=POLL_S)
+            if len(done) == len(futures):
+                return
+            if cancellation is not None and _stopped(cancellation):
+                with self._cond:
+                    self._withdraw(entries)
+                cancellation.check()
+
+    def _start_runners(self) -> None:
+        """The threads that run batches, started on first use: CTranslate2 and torch are
+        called from these few long-lived threads only (CTranslate2 with one replica was
+        seen to run several times slower when each request's own thread called it)."""
+        if len(self._runners) >= self.limits.runners:
+            return
+        with self._cond:
+            while len(self._runners) < self.limits.runners:
+                runner = threading.Thread(
+                    target=self._run_batches, name=f"batch-{len(self._runners)}", daemon=True
+                )
+                self._runners.append(runner)
+                runner.start()
+
+    def _run_batches(self) -> None:
+        lower_this_thread(self._nice)
         while True:
             with self._cond:
-                if all(entry.future.done() for entry in entries):
-                    return
-                batch = self._take_ready(time.monotonic())
-                if batch is None:
-                    self._cond.wait(self._sleep_s(time.monotonic()))
-                    if cancellation is not None and _stopped(cancellation):
-                        self._withdraw(entries)
-                        cancellation.check()
-                    continue
+                batch = None
+                while batch is None:
+                    if self._closed:
+                        return
+                    batch = self._take_ready(time.monotonic())
+                    if batch is None:
+                        self._cond.wait(self._sleep_s(time.monotonic()))
                 self._running += 1
             try:
                 self._execute(batch)
@@ -162,6 +193,11 @@ class Batcher:
                 with self._cond:
                     self._running -= 1
                     self._cond.notify_all()
+
+    def shutdown(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
     def _take_ready(self, now: float) -> list[_Entry] | None:
         """The ready group with the oldest item, taken out of the queue (lock held)."""

@@ -147,7 +147,7 @@ class SpeechServer(ModelServer):
         limits = limits_for(
             settings.max_batch_size, settings.batch_window_ms, settings.max_concurrency
         )
-        self.batcher = Batcher(limits, self.metrics)
+        self.batcher = Batcher(limits, self.metrics, settings.inference_nice)
         backend.attach(self.batcher)
         self.fanout = Fanout(
             settings.max_concurrency * limits.max_batch_size if backend.batches else 1,
@@ -181,3 +181,4 @@ class SpeechServer(ModelServer):
     async def close(self) -> None:
         await super().close()
         self.fanout.shutdown()
+        self.batcher.shutdown()

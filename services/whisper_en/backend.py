@@ -29,6 +29,7 @@ log = logging.getLogger("stt.whisper_en")
 # Whisper's own fallback schedule when a request sets no temperature.
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 START_TOKENS = 4  # start of transcript, language, task, no timestamps: ahead of any prompt
+CPU_REPLICAS = 2
 # The prompt of the passes the GPU memory bound measures.
 PASS_PROMPT = ("<|startoftranscript|>", "<|en|>", "<|transcribe|>")
 
@@ -108,6 +109,11 @@ class WhisperBackend(Backend):
         # One model replica per batch that may run at once (each its own CTranslate2 worker).
         limits = self.batcher.limits if self.batcher else None
         self._replicas = replicas or (limits.runners if limits else self._settings.max_concurrency)
+        if device == "cpu":
+            # At least two on a CPU: with a single replica, decodes in the server ran from 1.5
+            # to 8 times slower, erratically, than with two (bench/batching.py's latency rows
+            # before this); a replica costs the weights once more (about 75 MB for base int8).
+            self._replicas = max(CPU_REPLICAS, self._replicas)
         return FittedWhisperModel(
             path,
             device=device,
