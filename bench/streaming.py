@@ -109,7 +109,9 @@ def concurrent_streams(stub, audio: bytes, count: int) -> list[StreamRun]:
         return list(pool.map(lambda _: stream_once(stub, audio), range(count)))
 
 
-def measure(model_dir, quick: bool, counts=None, max_batch_size=8, max_concurrency=16) -> str:
+def measure(
+    model_dir, quick: bool, counts=None, max_batch_size=8, max_concurrency=8, batching=False
+) -> str:
     jfk = pcm16(decode(AUDIO_DIR / JFK))
     medium = pcm16(decode(AUDIO_DIR / LONG_SOURCE)[: int(MEDIUM_S * RATE)])
     # One slot per stream decode: streams' decodes share batches only when they run at once.
@@ -119,6 +121,7 @@ def measure(model_dir, quick: bool, counts=None, max_batch_size=8, max_concurren
         max_concurrency=max_concurrency,
         max_queue=max_concurrency,
         max_batch_size=max_batch_size,
+        stream_batching=batching,
     )
     counts = counts or list(range(1, 3 if quick else MAX_STREAMS + 1))
     loads = []
@@ -139,7 +142,7 @@ def measure(model_dir, quick: bool, counts=None, max_batch_size=8, max_concurren
             capacity.append((count, median(latencies), percentile(latencies, 90)))
             if median(latencies) > CAPACITY_LIMIT_S:
                 break
-    setup = (max_batch_size, max_concurrency, min(loads), max(loads))
+    setup = (max_batch_size, max_concurrency, min(loads), max(loads), batching)
     return render(rows, capacity, setup)
 
 
@@ -169,8 +172,8 @@ def render(rows, capacity, setup) -> str:
     lines += [
         "",
         f"Concurrent real-time streams of the 30 s clip on one service (`max_batch_size="
-        f"{setup[0]}`, `max_concurrency={setup[1]}`; 1-minute load average {setup[2]:.1f} to "
-        f"{setup[3]:.1f} at the steps' starts):",
+        f"{setup[0]}`, `max_concurrency={setup[1]}`, `stream_batching={setup[4]}`; 1-minute "
+        f"load average {setup[2]:.1f} to {setup[3]:.1f} at the steps' starts):",
         "",
         "| streams | end-to-final p50 | p90 |",
         "|---|---|---|",
@@ -189,10 +192,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--counts", type=int, nargs="*", help="concurrent streams to try")
     parser.add_argument("--max-batch-size", type=int, default=8, help="1: batching off")
-    parser.add_argument("--max-concurrency", type=int, default=16)
+    parser.add_argument("--max-concurrency", type=int, default=8)
+    parser.add_argument("--stream-batching", action="store_true", help="streams' passes batch")
     args = parser.parse_args(argv)
     model_dir = bundled.assemble(DEFAULT_MODEL.expanduser())
-    section = measure(model_dir, args.quick, args.counts, args.max_batch_size, args.max_concurrency)
+    section = measure(
+        model_dir,
+        args.quick,
+        args.counts,
+        args.max_batch_size,
+        args.max_concurrency,
+        args.stream_batching,
+    )
     print(section)
     if not args.no_write:
         write_section("streaming", section)

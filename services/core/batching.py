@@ -114,6 +114,16 @@ class Batcher:
                 self._producers -= 1
                 self._cond.notify_all()
 
+    @contextlib.contextmanager
+    def direct(self) -> Iterator[None]:
+        """The calling thread's passes run at once, on it, each alone: for decodes where
+        latency comes first (streams, unless `stream_batching`)."""
+        self._local.direct = True
+        try:
+            yield
+        finally:
+            self._local.direct = False
+
     def run(
         self, kind: str, key: Hashable, item: Any, cancellation: Cancellation | None = None
     ) -> Any:
@@ -130,6 +140,8 @@ class Batcher:
         batched with whatever else waits with its key."""
         if kind not in self._functions:
             raise KeyError(f"no batch function for {kind!r}")
+        if getattr(self._local, "direct", False):
+            return [_raised(self._functions[kind]([item])[0]) for _, item in keyed]
         owner = getattr(self._local, "owner", None)
         producer = owner is not None
         owner = owner if producer else threading.get_ident()
@@ -281,6 +293,12 @@ def fair_share(entries: list[_Entry], limit: int) -> list[_Entry]:
             if queue and len(taken) < limit:
                 taken.append(queue.popleft())
     return sorted(taken, key=lambda entry: entry.enqueued)
+
+
+def _raised(result: Any) -> Any:
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def _stopped(cancellation: Cancellation) -> bool:

@@ -91,7 +91,11 @@ class StreamServicer:
             )
 
     def _decode(self, audio, options, cancellation) -> Transcript:
-        """One decode of a stream, on a model thread; concurrent streams' passes batch."""
+        """One decode of a stream, on a model thread: alone and at once, or, with
+        `stream_batching`, in batches with concurrent streams' and requests' passes."""
+        if not self._settings.stream_batching:
+            with self._batcher.direct():
+                return self._backend.transcribe(audio, options, cancellation)
         with self._batcher.producing(cancellation):
             return self._backend.transcribe(audio, options, cancellation)
 
