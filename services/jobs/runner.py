@@ -93,7 +93,10 @@ class JobRunner:
     def _content(self, request: stt_pb2.LongRunningRecognizeRequest) -> bytes:
         if request.audio.uri:
             return read_uri(
-                request.audio.uri, self._settings.max_audio_bytes, self._settings.fetch_timeout_s
+                request.audio.uri,
+                self._settings.max_audio_bytes,
+                self._settings.fetch_timeout_s,
+                policy=None,  # the worker holds no job URI policy (JOBS_URI_*) yet
             )
         content = self._store.audio(self._job.name)
         if content is None:
