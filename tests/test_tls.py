@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 import trustme
+import uvloop
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
@@ -35,6 +36,8 @@ from services.core.tls_settings import BackendTlsSettings, TlsSettings
 
 CALL_TIMEOUT_S = 5
 SERVING = "SERVING"
+# The servers run on uvloop (`stt serve`, `stt router`); asyncio's own loop is checked too.
+LOOPS = pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
 
 
 def write_leaf(leaf: trustme.LeafCert, folder: Path, name: str) -> tuple[Path, Path]:
@@ -113,7 +116,8 @@ def test_grpc_tls_serves_tls_only_and_takes_renewed_files(tmp_path):
     asyncio.run(scenario())
 
 
-def test_grpc_mutual_tls(tmp_path):
+@LOOPS
+def test_grpc_mutual_tls(tmp_path, run):
     servers, clients, stranger = trustme.CA(), trustme.CA(), trustme.CA()
     cert, key = write_leaf(server_leaf(servers), tmp_path, "server")
     client_ca = write_ca(clients, tmp_path / "clients.pem")
@@ -135,7 +139,7 @@ def test_grpc_mutual_tls(tmp_path):
         finally:
             await server.stop(0)
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_half_renewed_files_keep_the_certificate_served(tmp_path, caplog):
@@ -230,7 +234,8 @@ def test_http_tls_and_mutual_tls_with_a_secret_renewed_by_a_link_swap(tmp_path):
     asyncio.run(scenario())
 
 
-def test_grpc_and_http_share_one_set_of_files(tmp_path):
+@LOOPS
+def test_grpc_and_http_share_one_set_of_files(tmp_path, run):
     first, second = trustme.CA(), trustme.CA()
     cert, key = write_leaf(server_leaf(first), tmp_path, "server")
     second_ca = write_ca(second, tmp_path / "second.pem")
@@ -252,7 +257,7 @@ def test_grpc_and_http_share_one_set_of_files(tmp_path):
             await http_side.stop()
             await grpc_side.stop(0)
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_unusable_files_are_refused_at_start_up_by_name(tmp_path):
