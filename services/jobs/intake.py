@@ -8,7 +8,6 @@ worker, which may be on another machine: only the form of the uri is checked her
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 import uuid
@@ -20,12 +19,12 @@ from stt.v1 import stt_pb2
 from services.core import audio
 from services.core.convert import audio_spec
 from services.core.errors import InvalidArgument, InvalidAudio, QuotaExceeded
+from services.core.tenants import TENANT as _TENANT
 from services.jobs.store import Job, Store
 from services.router.routing import RoutingTable
 from services.speakers import check_bounds
 
 DEFAULT_TENANT = "default"
-_TENANT = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 MAX_URI_CHARS = 4096
 URI_SCHEMES = ("file", "http", "https")
 
