@@ -173,6 +173,16 @@ def test_the_name_is_resolved_once_and_the_connection_goes_where_it_was_checked(
         assert second.hits == []
 
 
+def test_a_name_that_does_not_resolve_is_a_transient_failure():
+    def resolver(host, port, type=0):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    policy = UriPolicy(resolver=resolver)
+    with pytest.raises(Transient, match="Temporary failure in name resolution") as failed:
+        read_uri("http://stt-test.invalid/a.flac?sig=secret", 100, TIMEOUT_S, policy)
+    assert "secret" not in str(failed.value)
+
+
 @pytest.fixture(scope="module")
 def authority():
     return trustme.CA()

@@ -116,8 +116,14 @@ class UriPolicy:
         parsed = urlparse(uri)
         if self.scheme(parsed.scheme) == "file":
             self.file_path(uri)
-        else:
-            self.addresses(self.target(uri))
+            return
+        target = self.target(uri)
+        try:
+            self.addresses(target)
+        except OSError as error:
+            raise InvalidArgument(
+                f"audio.uri host {target.host!r} cannot be resolved: {error}"
+            ) from None
 
     def scheme(self, scheme: str) -> str:
         if scheme.lower() not in self.schemes:
@@ -166,16 +172,12 @@ class UriPolicy:
 
     def addresses(self, target: Target) -> list[tuple]:
         """The (family, sockaddr) pairs to connect to for `target`, every one of them checked
-        unless the host is an allowed private one. Blocking: it resolves the name."""
-        try:
-            found = self._resolve(target.host, target.port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as error:
-            raise InvalidArgument(
-                f"audio.uri host {target.host!r} cannot be resolved: {error}"
-            ) from None
+        unless the host is an allowed private one. Blocking: it resolves the name, and raises
+        OSError (socket.gaierror) when the name does not resolve."""
+        found = self._resolve(target.host, target.port, type=socket.SOCK_STREAM)
         pairs = [(family, sockaddr) for family, _, _, _, sockaddr in found]
         if not pairs:
-            raise InvalidArgument(f"audio.uri host {target.host!r} resolves to no address")
+            raise socket.gaierror(socket.EAI_NONAME, f"{target.host} resolves to no address")
         for _, sockaddr in pairs:
             self.check_peer(target, sockaddr[0])
         return pairs
