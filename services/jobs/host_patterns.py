@@ -68,12 +68,12 @@ def host_pattern(entry: str) -> HostPattern:
         host = normalized_host(name)
     except ValueError as error:
         raise ValueError(f"{entry!r}: {error}") from None
-    if subdomains and _is_ip(host):
+    if subdomains and is_ip(host):
         raise ValueError(f"{entry!r}: `*.` goes before a domain name, not an address")
     return HostPattern(host, subdomains)
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
     try:
         ip_address(host)
     except ValueError:

@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.core.errors import InvalidArgument, PermissionDenied
 from services.jobs import addresses
-from services.jobs.host_patterns import HostPort, host_pattern, host_port, normalized_host
+from services.jobs.host_patterns import HostPort, host_pattern, host_port, is_ip, normalized_host
 
 # A set, so that another scheme (an object store's) is one more entry and its reader.
 SCHEMES = frozenset({"file", "http", "https"})
@@ -140,8 +140,9 @@ class UriPolicy:
         path = unquote(parsed.path)
         if "\0" in path:
             raise InvalidArgument("audio.uri holds a NUL character")
-        self.check_real_path(os.path.realpath(path), _shown(uri))
-        return Path(os.path.realpath(path))
+        real = Path(os.path.realpath(path))
+        self.check_real_path(real, _shown(uri))
+        return real
 
     def check_real_path(self, real: str | Path, shown: str) -> None:
         """Refuses a resolved path outside every file root (named as `shown` in the error)."""
@@ -189,19 +190,11 @@ class UriPolicy:
         reason = addresses.refusal(ip_address(address))
         if reason is None:
             return
-        subject = "is" if _is_literal(target.host) else "resolves to"
+        subject = "is" if is_ip(target.host) else "resolves to"
         raise PermissionDenied(
             f"audio.uri host {target.host!r} {subject} an address jobs may not reach ({reason});"
             f" the host is not in {ALLOWED_PRIVATE_HOSTS}"
         )
-
-
-def _is_literal(host: str) -> bool:
-    try:
-        ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _shown(uri: str) -> str:
