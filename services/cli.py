@@ -2,7 +2,8 @@
 diarization), `stt router ...` the router, `stt worker ...` job workers, `stt up` the router in
 front of every service that can run here with one worker, `stt transcribe FILE ...` sends a
 file to one and prints what it heard, `stt fetch SERVICE` puts a service's model into its
-cache and `stt check` asks a server whether it serves."""
+cache, `stt check` asks a server whether it serves and `stt keys new TENANT` makes an API key
+for the router's keys file."""
 
 from __future__ import annotations
 
@@ -116,6 +117,17 @@ def _parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--json", action="store_true", help="print the whole response")
     transcribe.add_argument("--timeout", type=float, default=300.0, help="deadline in seconds")
     transcribe.set_defaults(run=_transcribe)
+
+    keys = commands.add_parser("keys", help="API keys for the router's keys file")
+    key_commands = keys.add_subparsers(required=True, metavar="COMMAND")
+    new_key = key_commands.add_parser(
+        "new", help="print a fresh key for TENANT on stdout and its keys file line on stderr"
+    )
+    new_key.add_argument("tenant", help="the tenant the key names")
+    new_key.add_argument(
+        "--file", type=Path, help="append the line to this keys file (made with mode 0600)"
+    )
+    new_key.set_defaults(run=_keys_new)
     return parser
 
 
@@ -313,6 +325,25 @@ def _transcribe(args: argparse.Namespace) -> int:
         print(f"stt transcribe: {error.code}: {error.message}", file=sys.stderr)
         return 1
     print(client.to_json(response) if args.json else client.to_text(response, args.words))
+    return 0
+
+
+def _keys_new(args: argparse.Namespace) -> int:
+    from services.router import keys
+
+    try:
+        key, line = keys.new_key(args.tenant)
+    except ValueError as error:
+        print(f"stt keys new: {error}", file=sys.stderr)
+        return 2
+    if args.file is not None:
+        try:
+            keys.append_line(args.file, line)
+        except OSError as error:
+            print(f"stt keys new: cannot add the key to {args.file}: {error}", file=sys.stderr)
+            return 1
+    print(key)
+    print(line, file=sys.stderr)
     return 0
 
 

@@ -30,6 +30,7 @@ from services.core.errors import (
     to_grpc_status,
 )
 from services.core.vad import Span
+from services.jobs.uri_policy import UriPolicy
 from services.jobs.worker import chunks
 from services.jobs.worker.calls import RouterCalls
 from services.jobs.worker.fetch import Transient, read_uri
@@ -146,28 +147,29 @@ def answering(status: int, body: bytes = b"audio"):
 
 
 def test_read_uri_by_file_and_http(tmp_path):
+    policy = UriPolicy(file_roots=[tmp_path], allowed_private_hosts=["127.0.0.1"])
     (tmp_path / "a.wav").write_bytes(b"12345")
-    assert read_uri((tmp_path / "a.wav").as_uri(), 10, 5) == b"12345"
+    assert read_uri((tmp_path / "a.wav").as_uri(), 10, 5, policy) == b"12345"
     with pytest.raises(InvalidAudio, match="over the job limit of 4 bytes"):
-        read_uri((tmp_path / "a.wav").as_uri(), 4, 5)
+        read_uri((tmp_path / "a.wav").as_uri(), 4, 5, policy)
     with pytest.raises(InvalidAudio, match="does not exist"):
-        read_uri((tmp_path / "b.wav").as_uri(), 10, 5)
+        read_uri((tmp_path / "b.wav").as_uri(), 10, 5, policy)
     with pytest.raises(InvalidAudio, match="not a file"):
-        read_uri(tmp_path.as_uri(), 10, 5)
+        read_uri(tmp_path.as_uri(), 10, 5, policy)
     with answering(200, b"x" * 64) as url:
-        assert read_uri(url, 100, 5) == b"x" * 64
+        assert read_uri(url, 100, 5, policy) == b"x" * 64
         with pytest.raises(InvalidAudio, match="over the job limit") as too_big:
-            read_uri(url, 10, 5)
+            read_uri(url, 10, 5, policy)
         assert "secret" not in str(too_big.value)
     with answering(403) as url, pytest.raises(InvalidAudio, match="HTTP 403") as refused:
-        read_uri(url, 100, 5)
+        read_uri(url, 100, 5, policy)
     assert "secret" not in str(refused.value)
     with answering(503) as url, pytest.raises(Transient, match="HTTP 503"):
-        read_uri(url, 100, 5)
+        read_uri(url, 100, 5, policy)
     with answering(200) as url:
         dead = url
     with pytest.raises(Transient, match="refused"):
-        read_uri(dead, 100, 5)
+        read_uri(dead, 100, 5, policy)
 
 
 def test_uri_forms_and_filters():

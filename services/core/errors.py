@@ -47,6 +47,13 @@ class UnsupportedLanguage(InvalidArgument):
     reason = "UNSUPPORTED_LANGUAGE"
 
 
+class PermissionDenied(SttError):
+    """The caller may not do this: a uri outside what jobs may read, another tenant's name."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    reason = "PERMISSION_DENIED"
+
+
 class FailedPrecondition(SttError):
     """The request needs something this deployment lacks (a service that is not configured)."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import Iterator, Sequence
 
 import uvicorn
@@ -69,7 +70,9 @@ class HttpServer:
         lifecycle: Lifecycle,
         metrics: ServerMetrics,
         routes: Sequence[BaseRoute] = (),
+        tls: ssl.SSLContext | None = None,
     ):
+        """`tls`: serve HTTPS only, with this context (see `services/core/tls.py`)."""
         self.app = Starlette(
             routes=[*probe_routes(lifecycle, metrics), *routes],
             exception_handlers={404: _not_found},
@@ -83,6 +86,7 @@ class HttpServer:
             lifespan="off",
             ws="none",
             timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            ssl_context_factory=None if tls is None else (lambda config, default: tls),
         )
         self._server = _EmbeddedServer(config)
         self._task: asyncio.Task | None = None

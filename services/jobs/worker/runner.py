@@ -90,7 +90,9 @@ class JobRunner:
     def _content(self, request: stt_pb2.LongRunningRecognizeRequest) -> bytes:
         if request.audio.uri:
             bounds = self._settings.audio
-            return read_uri(request.audio.uri, bounds.max_audio_bytes, bounds.fetch_timeout_s)
+            return read_uri(
+                request.audio.uri, bounds.max_audio_bytes, bounds.fetch_timeout_s, policy=None
+            )
         content = self._store.audio(self._job.name)
         if content is None:
             raise SttError("the job's uploaded audio is missing")

@@ -8,7 +8,6 @@ worker, which may be on another machine: only the form of the uri is checked her
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 import uuid
@@ -21,10 +20,10 @@ from services.core import audio
 from services.core.convert import audio_spec
 from services.core.errors import InvalidArgument, InvalidAudio, QuotaExceeded
 from services.core.speakers import check_bounds
+from services.core.tenants import TENANT as _TENANT
 from services.jobs.store import Job, Store, usage_day
 
 DEFAULT_TENANT = "default"
-_TENANT = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 MAX_URI_CHARS = 4096
 URI_SCHEMES = ("file", "http", "https")
 
