@@ -183,7 +183,7 @@ def test_uri_forms_and_filters():
         read_done_filter("state=RUNNING")
     with pytest.raises(InvalidArgument, match="page_token"):
         read_page_token("not a token")
-    policy = QuotaPolicy(2.0, {"big": 10.0}, "x-tenant-id")
+    policy = QuotaPolicy(2.0, {"big": 10.0})
     assert (policy.limit_s("any"), policy.limit_s("big")) == (7200, 36000)
 
 

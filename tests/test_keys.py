@@ -111,6 +111,8 @@ def test_bearer_from_grpc_metadata_and_http_headers(tmp_path):
     ):
         assert api_keys.tenant_of(refused) is None
     assert bearer([("authorization", "Bearer stt_a")]) == "stt_a"
+    # The same key sent twice (Riva's client over TLS: as call credentials and as metadata).
+    assert bearer([("authorization", "Bearer stt_a"), ("authorization", "Bearer stt_a")]) == "stt_a"
 
 
 def test_every_digest_is_compared_whichever_matches(tmp_path, monkeypatch):

@@ -17,12 +17,10 @@ import trustme
 import uvloop
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import ValidationError
-from pydantic_settings import SettingsConfigDict
 
 from services.core.health import Lifecycle, State
 from services.core.http import HttpServer
 from services.core.metrics import ServerMetrics
-from services.core.settings import GrpcServerSettings, ServerSettings
 from services.core.tls import (
     ClientFiles,
     ServerCertificates,
@@ -31,7 +29,6 @@ from services.core.tls import (
     grpc_server_credentials,
     http_server_context,
 )
-from services.core.tls_settings import BackendTlsSettings, TlsSettings
 
 CALL_TIMEOUT_S = 5
 SERVING = "SERVING"
@@ -289,46 +286,45 @@ def test_client_files_tell_when_they_change(tmp_path):
     assert not files.changed()
 
 
-class ServiceTls(TlsSettings, GrpcServerSettings):
-    model_config = SettingsConfigDict(env_prefix="WHISPER_EN_")
-
-
-class RouterTls(ServerSettings, TlsSettings, BackendTlsSettings):
-    model_config = SettingsConfigDict(env_prefix="ROUTER_")
-
-
 def test_tls_settings_take_each_server_s_prefix_and_come_together(monkeypatch, tmp_path):
+    from services.jobs.worker.settings import WorkerSettings
+    from services.router.settings import RouterSettings
+    from services.whisper_en.settings import WhisperSettings
+
     authority = trustme.CA()
     cert, key = write_leaf(server_leaf(authority), tmp_path, "server")
     ca = write_ca(authority, tmp_path / "ca.pem")
-    assert ServiceTls().server_certificates() is None
-    assert RouterTls().backend_tls() is None
+    assert WhisperSettings(model="m").tls.certificates() is None
+    assert RouterSettings().backend_tls.files() is None
     monkeypatch.setenv("WHISPER_EN_TLS_CERT_FILE", str(cert))
     with pytest.raises(
         ValidationError, match="WHISPER_EN_TLS_CERT_FILE and WHISPER_EN_TLS_KEY_FILE"
     ):
-        ServiceTls()
+        WhisperSettings(model="m")
     monkeypatch.setenv("WHISPER_EN_TLS_KEY_FILE", str(key))
     monkeypatch.setenv("WHISPER_EN_TLS_CLIENT_CA_FILE", str(ca))
     monkeypatch.setenv("WHISPER_EN_GRPC_PORT", "50099")
-    settings = ServiceTls()
+    settings = WhisperSettings(model="m")
     assert settings.grpc_port == 50099  # the server's own settings are read as before
-    assert settings.server_certificates().mutual
+    assert settings.tls.certificates().mutual
     monkeypatch.setenv("ROUTER_TLS_CLIENT_CA_FILE", str(ca))
     with pytest.raises(
         ValidationError, match="ROUTER_TLS_CLIENT_CA_FILE needs ROUTER_TLS_CERT_FILE"
     ):
-        RouterTls()
+        RouterSettings()
     monkeypatch.setenv("ROUTER_TLS_CLIENT_CA_FILE", "")
     monkeypatch.setenv("ROUTER_BACKEND_TLS_KEY_FILE", str(key))
     with pytest.raises(
         ValidationError, match="ROUTER_BACKEND_TLS_CERT_FILE and ROUTER_BACKEND_TLS_KEY_FILE"
     ):
-        RouterTls()
+        RouterSettings()
     monkeypatch.setenv("ROUTER_BACKEND_TLS_CERT_FILE", str(cert))
     with pytest.raises(ValidationError, match="needs ROUTER_BACKEND_TLS_CA_FILE"):
-        RouterTls()
+        RouterSettings()
     monkeypatch.setenv("ROUTER_BACKEND_TLS_CA_FILE", str(ca))
-    assert isinstance(RouterTls().backend_tls().credentials(), grpc.ChannelCredentials)
-    for settings_class in (TlsSettings, BackendTlsSettings):
-        assert all(field.description for field in settings_class.model_fields.values())
+    assert isinstance(RouterSettings().backend_tls.files().credentials(), grpc.ChannelCredentials)
+    # Flat names given to the constructor reach the groups, as the command line gives them.
+    flat = WorkerSettings(target_tls_ca_file=ca, tls_cert_file=cert, tls_key_file=key)
+    assert flat.target_tls.ca_file == ca and flat.tls.cert_file == cert
+    with pytest.raises(ValidationError, match="WORKER_TARGET_TLS_CERT_FILE needs"):
+        WorkerSettings(target_tls_cert_file=cert, target_tls_key_file=key)

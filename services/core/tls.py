@@ -178,8 +178,10 @@ class ClientFiles:
         self._seen = _signature(self._paths)
 
     def credentials(self) -> grpc.ChannelCredentials:
-        self._seen = _signature(self._paths)
-        return channel_credentials(*self._files)
+        seen = _signature(self._paths)
+        made = channel_credentials(*self._files)
+        self._seen = seen
+        return made
 
     def changed(self) -> bool:
         return _signature(self._paths) != self._seen

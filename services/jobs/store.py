@@ -4,6 +4,9 @@ its result until it expires, and each tenant's daily audio usage, in one databas
 The same statements run on SQLite and PostgreSQL (see `db.py`). A worker claims a job with a
 lease and a fresh token; every write it makes afterwards names the token, so a worker whose
 lease ran out (and whose job another worker took) can no longer change the job.
+
+A tenant's calls (get, list, cancel, delete with `tenant`) find its own jobs only: the tenant
+is part of each query, so another tenant's job is not there for it, as if it did not exist.
 """
 
 from __future__ import annotations
@@ -135,18 +138,21 @@ class Store:
         assert job is not None
         return job
 
-    def get(self, name: str) -> Job | None:
-        """The job, or None when there is none by that name or its result expired."""
+    def get(self, name: str, tenant: str | None = None) -> Job | None:
+        """The job, or None when there is none by that name (of `tenant`, when given) or its
+        result expired."""
+        where, params = _named(name, tenant)
         with self.db.transaction(write=False) as tx:
             row = tx.row(
-                f"SELECT {COLUMNS} FROM stt_jobs WHERE name = ? AND {LIVE}", (name, time.time())
+                f"SELECT {COLUMNS} FROM stt_jobs WHERE {where} AND {LIVE}", (*params, time.time())
             )
         return Job(*row) if row else None
 
     def list(
         self, tenant: str | None, done: bool | None, limit: int, after: tuple[float, str] | None
     ) -> list[Job]:
-        """Jobs newest first, `limit` of them, after the (created, name) of the last one seen."""
+        """Jobs newest first (of `tenant`; None: of every tenant), `limit` of them, after the
+        (created, name) of the last one seen."""
         where, params = [LIVE], [time.time()]
         if tenant is not None:
             where.append("tenant = ?")
@@ -164,16 +170,20 @@ class Store:
         with self.db.transaction(write=False) as tx:
             return [Job(*row) for row in tx.rows(sql, (*params, limit))]
 
-    def cancel(self, name: str) -> tuple[Job | None, bool]:
-        """Ends a queued or running job as CANCELLED (its worker notices at its next heartbeat);
-        a finished job stays as it is. The job, and whether this call cancelled it."""
-        ended = self._end(name, None, CANCELLED, (CODE_CANCELLED, "the job was cancelled"), None)
-        return self.get(name), ended
+    def cancel(self, name: str, tenant: str | None = None) -> tuple[Job | None, bool]:
+        """Ends a queued or running job (of `tenant`, when given) as CANCELLED (its worker
+        notices at its next heartbeat); a finished job stays as it is. The job, and whether
+        this call cancelled it."""
+        cancelled = (CODE_CANCELLED, "the job was cancelled")
+        ended = self._end(name, None, CANCELLED, cancelled, None, tenant)
+        return self.get(name, tenant), ended
 
-    def delete(self, name: str) -> bool:
+    def delete(self, name: str, tenant: str | None = None) -> bool:
+        where, params = _named(name, tenant)
         with self.db.transaction() as tx:
-            deleted = tx.run("DELETE FROM stt_jobs WHERE name = ?", (name,))
-            self._drop_work(tx, name)
+            deleted = tx.run(f"DELETE FROM stt_jobs WHERE {where}", params)
+            if deleted:
+                self._drop_work(tx, name)
         return deleted > 0
 
     def claim(self, worker: str, lease_s: float, max_attempts: int) -> ClaimOutcome:
@@ -341,13 +351,16 @@ class Store:
         state: str,
         error: tuple[int, str],
         response: bytes | None,
+        tenant: str | None = None,
     ) -> bool:
-        """Ends the job: by its claim's holder (`token`), or from outside (None: a cancel)."""
+        """Ends the job: by its claim's holder (`token`), or from outside (None: a cancel, by
+        `tenant` when given)."""
         with self.db.transaction() as tx:
             if token is None:
+                where, params = _named(name, tenant)
                 row = tx.row(
-                    "SELECT name FROM stt_jobs WHERE name = ? AND state IN (?, ?)",
-                    (name, QUEUED, RUNNING),
+                    f"SELECT name FROM stt_jobs WHERE {where} AND state IN (?, ?)",
+                    (*params, QUEUED, RUNNING),
                 )
             else:
                 row = tx.row(
@@ -382,3 +395,10 @@ class Store:
         """The audio and chunk results a job needs only while it runs."""
         tx.run("DELETE FROM stt_job_audio WHERE name = ?", (name,))
         tx.run("DELETE FROM stt_job_chunks WHERE name = ?", (name,))
+
+
+def _named(name: str, tenant: str | None) -> tuple[str, tuple[str, ...]]:
+    """The condition that finds job `name`, among `tenant`'s jobs when a tenant is given."""
+    if tenant is None:
+        return "name = ?", (name,)
+    return "name = ? AND tenant = ?", (name, tenant)

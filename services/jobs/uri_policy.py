@@ -21,9 +21,10 @@ from typing import Annotated
 from urllib.parse import unquote, urlparse
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.core.errors import InvalidArgument, PermissionDenied
+from services.core.settings_groups import SettingsGroup
 from services.jobs import addresses
 from services.jobs.host_patterns import HostPort, host_pattern, host_port, is_ip, normalized_host
 
@@ -43,8 +44,10 @@ def _comma_separated(value: object) -> object:
     return value
 
 
-class UriPolicySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="JOBS_URI_", extra="ignore")
+class UriPolicySettings(SettingsGroup):
+    """Read alike by the router (at LongRunningRecognize) and the workers (as they fetch)."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBS_URI_", extra="ignore", validate_default=True)
 
     file_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,

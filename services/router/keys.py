@@ -160,11 +160,15 @@ class ApiKeys:
 
 
 def bearer(headers: Iterable[tuple[str, object]]) -> str | None:
-    """The key of `authorization: Bearer KEY`, or None when there is none (or more than one)."""
-    values = [v for k, v in headers if k.lower() == "authorization"]
-    if len(values) != 1 or not isinstance(values[0], str):
+    """The key of `authorization: Bearer KEY`, or None when there is none, or different ones
+    (the same one twice is one: Riva's client over TLS sends its metadata twice)."""
+    values = {v for k, v in headers if k.lower() == "authorization"}
+    if len(values) != 1:
         return None
-    scheme, _, key = values[0].strip().partition(" ")
+    value = values.pop()
+    if not isinstance(value, str):
+        return None
+    scheme, _, key = value.strip().partition(" ")
     key = key.strip()
     return key if scheme.lower() == "bearer" and key else None
 

@@ -22,6 +22,7 @@ from services.core.errors import Cancelled, InvalidAudio, SttError
 from services.core.speakers import label_results
 from services.core.vad import Span, VoiceActivityDetector
 from services.jobs.store import Claim, Store, usage_day
+from services.jobs.uri_policy import UriPolicy
 from services.jobs.worker import chunks
 from services.jobs.worker.calls import RouterCalls
 from services.jobs.worker.fetch import read_uri
@@ -39,6 +40,7 @@ class JobRunner:
         store: Store,
         claim: Claim,
         settings: WorkerSettings,
+        uris: UriPolicy,
         vad: VoiceActivityDetector,
         calls: RouterCalls,
         stop: Cancellation,
@@ -47,6 +49,7 @@ class JobRunner:
         self._job = claim.job
         self._token = claim.token
         self._settings = settings
+        self._uris = uris
         self._vad = vad
         self._calls = calls
         self._stop = stop
@@ -90,8 +93,9 @@ class JobRunner:
     def _content(self, request: stt_pb2.LongRunningRecognizeRequest) -> bytes:
         if request.audio.uri:
             bounds = self._settings.audio
+            # Checked again here, against the addresses the fetch connects to, and its redirects.
             return read_uri(
-                request.audio.uri, bounds.max_audio_bytes, bounds.fetch_timeout_s, policy=None
+                request.audio.uri, bounds.max_audio_bytes, bounds.fetch_timeout_s, self._uris
             )
         content = self._store.audio(self._job.name)
         if content is None:

@@ -30,8 +30,10 @@ class RivaSpeech:
 
     @staticmethod
     def request_id_of(message) -> str:
-        """Riva's own request id, when the client set one, becomes the call's."""
-        return message.id.value
+        """Riva's own request id, when the client set one, becomes the call's (the config
+        query has none)."""
+        sent = getattr(message, "id", None)
+        return "" if sent is None else sent.value
 
     def handler(self) -> grpc.GenericRpcHandler:
         return generic_handler(
@@ -68,7 +70,9 @@ class RivaSpeech:
             if answer is not None:
                 yield answer
 
-    async def GetRivaSpeechRecognitionConfig(self, request, context):
+    @unary_rpc(needs_ready=False)  # it describes the models, whatever their state
+    async def GetRivaSpeechRecognitionConfig(self, call: Call, request):
+        call.language = "none"
         described = await self._path.describe()
         routes = {
             name: [r.pattern for r in described.routes if name in r.backends]
@@ -80,10 +84,8 @@ class RivaSpeech:
                 _describe(answer.model_config.add(), info, routes[info.backend_name])
         if not answer.model_config:
             served = ", ".join(self._path.backends)
-            error = InvalidConfig(
-                f"model_name {request.model_name!r} is not served; models: {served}"
-            )
-            await context.abort(error.code, error.message)
+            name = request.model_name
+            raise InvalidConfig(f"model_name {name!r} is not served; models: {served}")
         return answer
 
 

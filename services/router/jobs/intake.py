@@ -3,7 +3,9 @@ daily quota, and stores the job for a worker; the operation comes back at once.
 
 Audio sent as `content` is probed (opened, its first frames decoded, its length read), so
 bytes no decoder reads fail the call rather than the job. Audio by `uri` is read by the
-worker, which may be on another machine: only the form of the uri is checked here.
+worker, which may be on another machine: here the uri is held to the job URI policy
+(`services/jobs/uri_policy.py`: file roots, global addresses, allowed hosts), so a uri the
+policy refuses is PERMISSION_DENIED and makes no job; the worker checks it again as it reads.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from services.core import audio
 from services.core.convert import audio_spec
 from services.core.errors import InvalidArgument, InvalidAudio, QuotaExceeded
 from services.core.speakers import check_bounds
-from services.core.tenants import TENANT as _TENANT
 from services.jobs.store import Job, Store, usage_day
+from services.jobs.uri_policy import UriPolicy
 
-DEFAULT_TENANT = "default"
 MAX_URI_CHARS = 4096
 URI_SCHEMES = ("file", "http", "https")
 
@@ -34,31 +35,19 @@ class QuotaPolicy:
 
     hours_per_day: float
     overrides: dict[str, float]
-    tenant_header: str
 
     def limit_s(self, tenant: str) -> float:
         return 3600 * self.overrides.get(tenant, self.hours_per_day)
 
 
 class JobIntake:
-    def __init__(self, store: Store, quota: QuotaPolicy, limits: audio.AudioLimits):
+    def __init__(
+        self, store: Store, quota: QuotaPolicy, limits: audio.AudioLimits, uris: UriPolicy
+    ):
         self._store = store
         self._quota = quota
         self._limits = limits
-
-    def tenant(self, metadata: tuple[tuple[str, str], ...]) -> str:
-        """The tenant a job is charged to: the one the call names, else the default one."""
-        return self.named_tenant(metadata) or DEFAULT_TENANT
-
-    def named_tenant(self, metadata: tuple[tuple[str, str], ...]) -> str | None:
-        sent = next((v for k, v in metadata if k == self._quota.tenant_header), "")
-        if not sent:
-            return None
-        if not _TENANT.match(sent):
-            raise InvalidArgument(
-                f"{self._quota.tenant_header} must be 1 to 128 characters of A-Za-z0-9._:@-"
-            )
-        return sent
+        self._uris = uris
 
     def submit(
         self,
@@ -67,8 +56,9 @@ class JobIntake:
         request_id: str,
         api: str,
     ) -> Job:
-        """Checks the request, charges the quota, stores the job, noting the API it came
-        through (its operation answers in that API's messages). Blocking: run it off the loop."""
+        """Checks the request, charges the tenant's quota, stores the job, noting the API it
+        came through (its operation answers in that API's messages). Blocking (it may resolve
+        the uri's host): run it off the loop."""
         config = request.config
         spec = audio_spec(config)
         # The diarization service holds the upper bound; what needs no service is checked here.
@@ -82,6 +72,7 @@ class JobIntake:
             seconds = audio.probe(content, spec, self._limits)
         else:
             check_uri(request.audio.uri)
+            self._uris.check(request.audio.uri)
         self._charge(tenant, seconds)
         stored = stt_pb2.LongRunningRecognizeRequest()
         stored.CopyFrom(request)
