@@ -112,9 +112,7 @@ def test_riva_s_client_with_a_key_offline_and_streaming(router, pki, keyring, au
         streaming = riva.client.StreamingRecognitionConfig(config=pcm, interim_results=False)
         finals = [
             result.alternatives[0].transcript
-            for answer in asr.streaming_response_generator(
-                paced(pcm16(JFK), pace_s=0.0), streaming
-            )
+            for answer in asr.streaming_response_generator(paced(pcm16(JFK), pace_s=0.0), streaming)
             for result in answer.results
             if result.is_final
         ]
