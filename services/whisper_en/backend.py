@@ -78,10 +78,17 @@ class WhisperBackend(Backend):
             raise RuntimeError("the model is not loaded")
         return self._info
 
+    def _require_model(self):
+        """The loaded model; a call before `load` is a bug, said as one (not an assert, which
+        optimised Python drops)."""
+        if self._model is None:
+            raise RuntimeError("load() first")
+        return self._model
+
     def transcribe(
         self, audio: np.ndarray, options: DecodeOptions, cancellation: Cancellation
     ) -> Transcript:
-        assert self._model is not None, "load() first"
+        self._require_model()
         frames = self._fitted_frames(audio, options) if options.short_window else None
         if frames is not None:
             found = self._fitted(audio, options, frames, cancellation)
@@ -164,9 +171,9 @@ class WhisperBackend(Backend):
 
     def detect_language(self, audio: np.ndarray, cancellation: Cancellation) -> tuple[str, float]:
         """Whisper's language-id pass: one encoder window (30 s) and one decoder step."""
-        assert self._model is not None, "load() first"
+        model = self._require_model()
         cancellation.check()
-        _, _, ranked = self._model.detect_language(audio)
+        _, _, ranked = model.detect_language(audio)
         served = set(self.info.languages)
         # Ranked most likely first; the best language this service serves wins.
         return next(((code, p) for code, p in ranked if code in served), ("", 0.0))
