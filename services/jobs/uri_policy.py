@@ -58,7 +58,7 @@ class UriPolicySettings(SettingsGroup):
         default_factory=list,
         description="Hosts (`host` or `host:port`, comma-separated) a job's http(s) uri may "
         "name although they are not global addresses, e.g. an object store in the cluster; "
-        "they need no entry in allowed_hosts.",
+        "they need no entry in JOBS_URI_ALLOWED_HOSTS.",
     )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
