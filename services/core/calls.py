@@ -93,11 +93,13 @@ class CallScope:
         lifecycle: Lifecycle,
         metrics: CallMetrics,
         default_timeout_s: float | None = None,
+        log_each_call: bool = True,
     ):
         self._service = service
         self._lifecycle = lifecycle
         self._metrics = metrics
         self._default_timeout_s = default_timeout_s
+        self._log_each_call = log_each_call
         self.in_flight = 0  # calls being served now: what a drain waits for
 
     @contextlib.asynccontextmanager
@@ -187,6 +189,8 @@ class CallScope:
     def _finished(self, call: Call, code: grpc.StatusCode) -> None:
         elapsed = time.perf_counter() - call.started
         self._metrics.call_finished(call, code, elapsed)
+        if not self._log_each_call:
+            return
         log.info(
             "request finished",
             extra={
