@@ -1,0 +1,174 @@
+"""`make container-check`: the suite run as the cluster runs it, in containers.
+
+Makes the local base image, builds the CPU image from docker/Dockerfile (and tries the CUDA
+one), renders the chart with helm/stt-suite/ci/container-check-values.yaml, starts the
+rendered pods of the embedded set (whisper_en, diarization, the router with the job worker
+beside it) with podman, each container as rendered, on one network where the rendered
+Service names resolve; runs the rendered probes, then the clients' calls through the
+router's container, then stops every pod as the kubelet would. Writes a JSON report into
+the work folder and exits 1 on the first thing that is not as it should be.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from tools.containers import audio, base, build, clients, drain, probes, render, writes
+from tools.containers.engine import EngineError, Podman
+from tools.containers.pods import NETWORK, Cluster
+from tools.containers.podspec import PodPlan, plan_pod
+
+WORKDIR = Path("/var/tmp/stt-container-check")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    report: dict = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    began = time.monotonic()
+    podman = Podman(args.workdir)
+    cluster = Cluster(podman, args.workdir / "logs")
+    status = 0
+    try:
+        _images(podman, args, report)
+        _run(cluster, args, report)
+    except (EngineError, clients.CheckFailed, render.RenderError, ValueError) as error:
+        report["failure"] = str(error)
+        print(f"container check: FAILED: {error}", file=sys.stderr)
+        status = 1
+    except Exception:
+        report["failure"] = traceback.format_exc()
+        print(f"container check: FAILED:\n{report['failure']}", file=sys.stderr)
+        status = 1
+    finally:
+        if not args.keep:
+            cluster.teardown()
+        report["wall_s"] = round(time.monotonic() - began, 1)
+        path = args.workdir / "report.json"
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"container check: report in {path} ({report['wall_s']} s)", file=sys.stderr)
+    if status == 0 and args.write_docs:
+        from tools.containers.figures import write_docs
+
+        write_docs(report)
+    return status
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="container_check", description=__doc__)
+    parser.add_argument("--workdir", type=Path, default=WORKDIR, help="logs, report, scratch")
+    parser.add_argument("--values", type=Path, default=render.CHECK_VALUES, help="values set")
+    parser.add_argument("--no-build", action="store_true", help="use the images already built")
+    parser.add_argument("--rebuild-base", action="store_true", help="make the base image anew")
+    parser.add_argument("--no-cuda", action="store_true", help="do not try the CUDA image")
+    parser.add_argument("--keep", action="store_true", help="leave the pods running at the end")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="write the figures to docs/benchmarks.md"
+    )
+    return parser
+
+
+def _images(podman: Podman, args, report: dict) -> None:
+    log = args.workdir / "build.log"
+    log.write_text("", encoding="utf-8")
+    _step("base image")
+    report["base_image"] = {"seconds": round(base.ensure_base(podman, args.workdir, log), 1)}
+    podman.preflight(base.BASE_IMAGE)
+    if args.no_build and podman.exists("image", build.cpu_tag()):
+        size = int(podman.inspect("image", build.cpu_tag())["Size"])
+        report["cpu_image"] = {"tag": build.cpu_tag(), "size_bytes": size, "built": False}
+    else:
+        _step("CPU image (docker/Dockerfile)")
+        built = build.build_cpu(podman, args.workdir, log)
+        report["cpu_image"] = {
+            "tag": built.tag,
+            "size_bytes": built.size_bytes,
+            "seconds": round(built.seconds, 1),
+        }
+    if not args.no_cuda:
+        _step("CUDA image (docker/Dockerfile.cuda)")
+        report["cuda_image"] = build.try_cuda(podman, log)
+
+
+def _run(cluster: Cluster, args, report: dict) -> None:
+    rendered = render.render(args.values)
+    pods, tests = rendered.workloads(), rendered.test_pods()
+    names = [p.name for p in [*pods, *tests]]
+    ips = dict(zip(names, cluster.network(len(names)), strict=True))
+    hosts = rendered.hosts(ips)
+    volumes = args.workdir / "volumes"
+    plans = [plan_pod(p, rendered, NETWORK, ips[p.name], hosts, volumes) for p in pods]
+    kubelet = probes.Kubelet(cluster)
+    report["pods"] = {}
+    for plan in _startup_order(plans):
+        _step(f"pod {plan.name}")
+        report["pods"][plan.name] = _start(cluster, kubelet, plan)
+    tested = [plan_pod(p, rendered, NETWORK, ips[p.name], hosts, volumes) for p in tests]
+    report["clients"] = _clients(cluster, tested)
+    report["probe_problems"] = kubelet.stop()
+    report["probes"] = {f"{n} {k}": vars(t) for (n, k), t in kubelet.tallies.items()}
+    _step("SIGTERM")
+    served = [cluster.pods[plan.name] for plan in plans]  # the test pods have ended
+    report["drain"] = [r for pod in served for r in drain.stop_pod(cluster, pod)]
+    for name in [c for p in cluster.pods.values() for c in p.containers.values()]:
+        cluster.save_log(name.plan.podman_name)
+    report["writes"] = writes.written(cluster)
+    report["refused_writes"] = writes.refused_writes(cluster.logs)
+    unnamed = [f for pod in report["writes"].values() for f in pod["unnamed"]]
+    failed = [r for r in report["drain"] if not r["ok"]]
+    problems = report["probe_problems"] + [f"{r['container']}: {r['why']}" for r in failed]
+    problems += [f"a write met the read-only root: {line}" for line in report["refused_writes"]]
+    problems += [
+        f"{f} was written, and no cache in tools/containers/writes.py says why" for f in unnamed
+    ]
+    if problems:
+        raise EngineError("; ".join(problems))
+
+
+def _startup_order(plans: list[PodPlan]) -> list[PodPlan]:
+    """The model servers first (their `stt serve` containers are the router's backends), so
+    that each start is timed on a machine not busy starting the others."""
+    return sorted(plans, key=lambda p: p.containers[0].spec.get("args", [""])[0] != "serve")
+
+
+def _start(cluster: Cluster, kubelet: probes.Kubelet, plan: PodPlan) -> dict:
+    pod = cluster.start(plan)
+    figures = {"init_s": {k: round(v, 1) for k, v in pod.init_seconds.items()}}
+    for name, started in pod.containers.items():
+        figures[name] = probes.wait_ready(started, pod, cluster)
+        kubelet.watch(started, pod)
+        print(f"  {name}: {figures[name]}", file=sys.stderr, flush=True)
+    return figures
+
+
+def _clients(cluster: Cluster, tests: list[PodPlan]) -> list[dict]:
+    router = next(p for p in cluster.pods.values() if "router" in p.containers)
+    grpc_port = router.host_ports[router.containers["router"].plan.ports["grpc"]]
+    http_port = router.host_ports[router.containers["router"].plan.ports["http"]]
+    results = []
+    for plan in tests:
+        _step(f"helm test {plan.name}")
+        results.append(clients.helm_test(cluster, plan))
+    clips = [audio.spoken()] + [c for c in [audio.jfk()] if c is not None]
+    for clip in clips:
+        _step(f"Recognize and OpenAI API: {clip.name}")
+        results.append(clients.recognize(grpc_port, clip))
+        results.append(clients.openai_transcription(http_port, clip))
+    _step("LongRunningRecognize with speakers")
+    results.append(clients.long_running(grpc_port, audio.conversation(), speakers=2))
+    for result in results:
+        print(f"  {json.dumps(result)[:200]}", file=sys.stderr, flush=True)
+    return results
+
+
+def _step(what: str) -> None:
+    print(f"container check: {what}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
