@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -28,23 +29,17 @@ WORKDIR = Path("/var/tmp/stt-container-check")
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if os.geteuid() != 0:
+        # Rootful podman: the volumes get the owners and modes the kubelet gives them.
+        print("container check: run it as root (as CI does)", file=sys.stderr)
+        return 2
     args.workdir.mkdir(parents=True, exist_ok=True)
     report: dict = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     began = time.monotonic()
     podman = Podman(args.workdir)
     cluster = Cluster(podman, args.workdir / "logs")
-    status = 0
     try:
-        _images(podman, args, report)
-        _run(cluster, args, report)
-    except (EngineError, clients.CheckFailed, render.RenderError, ValueError) as error:
-        report["failure"] = str(error)
-        print(f"container check: FAILED: {error}", file=sys.stderr)
-        status = 1
-    except Exception:
-        report["failure"] = traceback.format_exc()
-        print(f"container check: FAILED:\n{report['failure']}", file=sys.stderr)
-        status = 1
+        status = _check(podman, cluster, args, report)
     finally:
         if not args.keep:
             cluster.teardown()
@@ -57,6 +52,33 @@ def main(argv: list[str] | None = None) -> int:
 
         write_docs(report)
     return status
+
+
+def _check(podman: Podman, cluster: Cluster, args, report: dict) -> int:
+    try:
+        _images(podman, args, report)
+        _run(cluster, args, report)
+        return 0
+    except (EngineError, clients.CheckFailed, render.RenderError, ValueError) as error:
+        report["failure"] = str(error)
+    except Exception:
+        report["failure"] = traceback.format_exc()
+    print(f"container check: FAILED: {report['failure']}", file=sys.stderr)
+    _dump_logs(cluster)
+    return 1
+
+
+def _dump_logs(cluster: Cluster, lines: int = 15) -> None:
+    """The end of every container's log, for a CI log that keeps nothing else."""
+    for pod in cluster.pods.values():
+        for started in pod.containers.values():
+            name = started.plan.podman_name
+            try:
+                text = cluster.save_log(name)
+            except (EngineError, OSError) as error:
+                text = f"(no log: {error})"
+            tail = "\n".join(text.splitlines()[-lines:])
+            print(f"--- {name} (last {lines} lines)\n{tail}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:

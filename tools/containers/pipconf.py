@@ -38,8 +38,7 @@ class Mount:
 
 
 def host_options(python: str = sys.executable) -> dict[str, dict[str, str]]:
-    """pip's configuration on this host, by section (`global`, `install`, ...); the PIP_*
-    variables pip reads are written into every section, where they win as they do in pip."""
+    """pip's configuration on this host, as `python -m pip` sees it."""
     done = subprocess.run(
         [python, "-m", "pip", "config", "list"],
         capture_output=True,
@@ -47,19 +46,27 @@ def host_options(python: str = sys.executable) -> dict[str, dict[str, str]]:
         check=True,
         timeout=60,
     )
+    return parse_config_list(done.stdout)
+
+
+def parse_config_list(text: str) -> dict[str, dict[str, str]]:
+    """`pip config list` output by section (`global`, `install`, ...); the PIP_* variables
+    it lists (section `:env:`) go into every section, where they win as they do in pip."""
     sections: dict[str, dict[str, str]] = {}
     from_env: dict[str, str] = {}
-    for line in done.stdout.splitlines():
+    for line in text.splitlines():
         key, sep, value = line.partition("=")
         if not sep:
             continue
         section, _, option = key.partition(".")
-        text = str(ast.literal_eval(value))  # pip prints each value as a Python literal
+        text_value = str(ast.literal_eval(value))  # pip prints each value as a Python literal
         if section == ":env:":
-            from_env[option] = text
+            from_env[option] = text_value
         else:
-            sections.setdefault(section, {})[option] = text
-    for options in [*sections.values(), sections.setdefault("global", {})]:
+            sections.setdefault(section, {})[option] = text_value
+    if from_env:
+        sections.setdefault("global", {})
+    for options in sections.values():
         options.update(from_env)
     return {name: options for name, options in sections.items() if options}
 

@@ -213,7 +213,7 @@ def _security(where: str, pod: dict, container: dict) -> list[str]:
         args += ["--group-add", str(pod["fsGroup"])]
     if merged.get("readOnlyRootFilesystem"):
         # Only what the pod mounts is writable: no tmpfs of podman's own on /tmp or /run.
-        args += ["--read-only", "--read-only-tmpfs=false"]
+        args += ["--read-only=true", "--read-only-tmpfs=false"]
     if merged.get("allowPrivilegeEscalation") is False:
         args += ["--security-opt", "no-new-privileges"]
     if merged.get("privileged"):
