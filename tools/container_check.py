@@ -19,6 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
+from services import client as service_client
 from tools.containers import audio, base, build, clients, drain, probes, render, writes
 from tools.containers.engine import EngineError, Podman
 from tools.containers.pods import NETWORK, Cluster
@@ -132,30 +133,91 @@ def _run(cluster: Cluster, args, report: dict) -> None:
         report["pods"][plan.name] = _start(cluster, kubelet, plan)
     tested = [plan_pod(p, rendered, NETWORK, ips[p.name], hosts, volumes) for p in tests]
     report["clients"] = _clients(cluster, tested)
-    report["probe_problems"] = kubelet.stop()
-    report["probes"] = {f"{n} {k}": vars(t) for (n, k), t in kubelet.tallies.items()}
-    _step("SIGTERM")
+    problems = _probed(kubelet, report)
+    servers = [cluster.pods[p.name] for p in plans if _serves_model(p)]
+    _step("SIGTERM to the model servers, then a restart in the same pod")
+    report["drain"] = [
+        {**r, "when": "before a restart"} for pod in servers for r in drain.stop_pod(cluster, pod)
+    ]
+    kubelet = probes.Kubelet(cluster)  # a restarted container's probes start afresh
+    report["restart"] = {pod.plan.name: _restart(cluster, kubelet, pod) for pod in servers}
+    report["clients"].append(_after_restart(cluster))
+    problems += _probed(kubelet, report)
+    _step("SIGTERM to every pod")
     served = [cluster.pods[plan.name] for plan in plans]  # the test pods have ended
-    report["drain"] = [r for pod in served for r in drain.stop_pod(cluster, pod)]
-    for name in [c for p in cluster.pods.values() for c in p.containers.values()]:
-        cluster.save_log(name.plan.podman_name)
+    report["drain"] += [
+        {**r, "when": "at the end"} for pod in served for r in drain.stop_pod(cluster, pod)
+    ]
+    problems += _written(cluster, report)
+    problems += [f"{r['container']}: {r['why']}" for r in report["drain"] if not r["ok"]]
+    if problems:
+        raise EngineError("; ".join(problems))
+
+
+def _serves_model(plan: PodPlan) -> bool:
+    return plan.containers[0].spec.get("args", [""])[0] == "serve"
+
+
+def _probed(kubelet: probes.Kubelet, report: dict) -> list[str]:
+    """Stops the probes; what would have taken a pod out of service or restarted it."""
+    problems = kubelet.stop()
+    report.setdefault("probes", {}).update(
+        {f"{n} {k}": vars(t) for (n, k), t in kubelet.tallies.items()}
+    )
+    report.setdefault("probe_problems", []).extend(problems)
+    return problems
+
+
+def _restart(cluster: Cluster, kubelet: probes.Kubelet, pod) -> dict:
+    figures = {}
+    for name in list(pod.containers):
+        started = cluster.restart(pod, name)
+        figures[name] = probes.wait_ready(started, pod, cluster)
+        kubelet.watch(started, pod)
+        print(f"  {name} again: {figures[name]}", file=sys.stderr, flush=True)
+    return figures
+
+
+def _after_restart(cluster: Cluster) -> dict:
+    """Recognize once the router's whole-server health is SERVING again: it found the
+    restarted backends by their Service names, and their answer is a fresh inference (a
+    restart empties the result cache)."""
+    router = _router(cluster)
+    port = router.host_ports[router.containers["router"].plan.ports["grpc"]]
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            service_client.check(f"127.0.0.1:{port}", "", timeout=5)
+            break
+        except service_client.RecognizeError as error:
+            if time.monotonic() > deadline:
+                raise EngineError(
+                    f"the router did not serve again after restarts: {error}"
+                ) from None
+            time.sleep(0.5)
+    return {**clients.recognize(port, audio.spoken()), "after": "restart"}
+
+
+def _router(cluster: Cluster):
+    return next(p for p in cluster.pods.values() if "router" in p.containers)
+
+
+def _written(cluster: Cluster, report: dict) -> list[str]:
+    for started in [c for p in cluster.pods.values() for c in p.containers.values()]:
+        cluster.save_log(started.plan.podman_name)
     report["writes"] = writes.written(cluster)
     report["refused_writes"] = writes.refused_writes(cluster.logs)
     unnamed = [f for pod in report["writes"].values() for f in pod["unnamed"]]
-    failed = [r for r in report["drain"] if not r["ok"]]
-    problems = report["probe_problems"] + [f"{r['container']}: {r['why']}" for r in failed]
-    problems += [f"a write met the read-only root: {line}" for line in report["refused_writes"]]
-    problems += [
+    problems = [f"a write met the read-only root: {line}" for line in report["refused_writes"]]
+    return problems + [
         f"{f} was written, and no cache in tools/containers/writes.py says why" for f in unnamed
     ]
-    if problems:
-        raise EngineError("; ".join(problems))
 
 
 def _startup_order(plans: list[PodPlan]) -> list[PodPlan]:
     """The model servers first (their `stt serve` containers are the router's backends), so
     that each start is timed on a machine not busy starting the others."""
-    return sorted(plans, key=lambda p: p.containers[0].spec.get("args", [""])[0] != "serve")
+    return sorted(plans, key=lambda p: not _serves_model(p))
 
 
 def _start(cluster: Cluster, kubelet: probes.Kubelet, plan: PodPlan) -> dict:
@@ -169,7 +231,7 @@ def _start(cluster: Cluster, kubelet: probes.Kubelet, plan: PodPlan) -> dict:
 
 
 def _clients(cluster: Cluster, tests: list[PodPlan]) -> list[dict]:
-    router = next(p for p in cluster.pods.values() if "router" in p.containers)
+    router = _router(cluster)
     grpc_port = router.host_ports[router.containers["router"].plan.ports["grpc"]]
     http_port = router.host_ports[router.containers["router"].plan.ports["http"]]
     results = []

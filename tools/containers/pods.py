@@ -70,6 +70,14 @@ class Cluster:
             pod.containers[container.name] = Started(container, self.started_at(container))
         return pod
 
+    def restart(self, pod: RunningPod, name: str) -> Started:
+        """A stopped container started again in its pod, as the kubelet restarts one: the
+        pod's volumes (its model cache) are kept, its init containers do not run again."""
+        plan = pod.containers[name].plan
+        self.podman.run("start", plan.podman_name, timeout=120)
+        pod.containers[name] = Started(plan, self.started_at(plan))
+        return pod.containers[name]
+
     def _make_volume(self, volume: VolumePlan) -> None:
         folder = Path(volume.source)
         if folder in self._volumes:
