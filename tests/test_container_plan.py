@@ -208,3 +208,17 @@ def test_the_host_pip_configuration_becomes_mounts(tmp_path):
     written = pipconf.write_config(sections, tmp_path / "out" / "pip.conf").read_text()
     assert f"find-links = {wheels}" in written
     assert Path(pipconf.CONTAINER_CONFIG) == Path("/etc/pip.conf")
+
+
+def test_transcripts_are_held_to_what_was_said():
+    from tools.containers.audio import SENTENCE, Clip
+    from tools.containers.clients import matches
+
+    jfk = Clip("jfk", b"", "And so my fellow Americans, ask not.")
+    assert matches(jfk, "And so my fellow Americans, ask not.")
+    assert not matches(jfk, "and so my fellow americans ask not")  # exact, as the manifest has it
+    spoken = Clip("espeak", b"", SENTENCE)  # nine words: one may differ
+    assert matches(spoken, SENTENCE.upper().replace(".", ""))
+    assert matches(spoken, SENTENCE.replace("service", "server"))
+    assert not matches(spoken, SENTENCE.replace("router sends", "rooter sent"))
+    assert not matches(spoken, "")
