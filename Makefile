@@ -81,9 +81,11 @@ container-deps:
 
 # The suite as the cluster runs it: the CPU image built on a local base, the chart's pods
 # started as containers, probed, called through the router and stopped (tools/container_check.py;
-# a report lands in /var/tmp/stt-container-check). Runs as root.
+# a report lands in /var/tmp/stt-container-check). Runs as root. CONTAINER_CHECK_ARGS is
+# passed on (e.g. --write-docs, to put the figures in docs/benchmarks.md).
+CONTAINER_CHECK_ARGS ?=
 container-check: $(STAMP) test-deps container-deps
-	$(PY) -m tools.container_check
+	$(PY) -m tools.container_check $(CONTAINER_CHECK_ARGS)
 
 # The Helm chart and Dockerfile checks alone (they are part of `make test` too).
 chart-check: $(STAMP)

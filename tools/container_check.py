@@ -35,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         print("container check: run it as root (as CI does)", file=sys.stderr)
         return 2
     args.workdir.mkdir(parents=True, exist_ok=True)
-    report: dict = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    report: dict = {
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_at_start": os.getloadavg()[0],  # whether the machine was busy with other work
+    }
     began = time.monotonic()
     podman = Podman(args.workdir)
     cluster = Cluster(podman, args.workdir / "logs")
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             cluster.teardown()
         report["wall_s"] = round(time.monotonic() - began, 1)
+        report["load_at_end"] = os.getloadavg()[0]
         path = args.workdir / "report.json"
         path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"container check: report in {path} ({report['wall_s']} s)", file=sys.stderr)
@@ -100,7 +104,9 @@ def _images(podman: Podman, args, report: dict) -> None:
     log = args.workdir / "build.log"
     log.write_text("", encoding="utf-8")
     _step("base image")
-    report["base_image"] = {"seconds": round(base.ensure_base(podman, args.workdir, log), 1)}
+    seconds = round(base.ensure_base(podman, args.workdir, log), 1)
+    size = int(podman.inspect("image", base.BASE_IMAGE)["Size"])
+    report["base_image"] = {"tag": base.BASE_IMAGE, "seconds": seconds, "size_bytes": size}
     podman.preflight(base.BASE_IMAGE)
     if args.no_build and podman.exists("image", build.cpu_tag()):
         size = int(podman.inspect("image", build.cpu_tag())["Size"])
