@@ -222,3 +222,25 @@ def test_transcripts_are_held_to_what_was_said():
     assert matches(spoken, SENTENCE.replace("service", "server"))
     assert not matches(spoken, SENTENCE.replace("router sends", "rooter sent"))
     assert not matches(spoken, "")
+
+
+def test_a_write_no_cache_variable_explains_is_found(plans):
+    from types import SimpleNamespace
+
+    from tools.containers.pods import RunningPod
+    from tools.containers.writes import written
+
+    plan = plans["stt-stt-suite-diarization-0"]
+    folders = {v.name: Path(v.source) for v in plan.volumes}
+    known = [
+        folders["tmp"] / ".ses",  # HOME: onnxruntime's
+        folders["model-cache"] / "numba" / "f.nbi",  # NUMBA_CACHE_DIR
+        folders["model-cache"] / "huggingface" / "hub" / "x.bin",  # HF_HOME
+    ]
+    stray = folders["tmp"] / ".cache" / "somelib" / "state.db"  # a cache nobody pointed
+    for path in [*known, stray]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    found = written(SimpleNamespace(pods={plan.name: RunningPod(plan, {})}))[plan.name]
+    assert found["unnamed"] == ["/tmp/.cache/somelib/state.db"]
+    assert "/models/numba/f.nbi (1 bytes)" in found["files"]

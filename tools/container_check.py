@@ -19,8 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
-from services import client as service_client
-from tools.containers import audio, base, build, clients, drain, probes, render, writes
+from tools.containers import base, build, clients, drain, probes, render, rounds
 from tools.containers.engine import EngineError, Podman
 from tools.containers.pods import NETWORK, Cluster
 from tools.containers.podspec import PodPlan, plan_pod
@@ -103,8 +102,8 @@ def _parser() -> argparse.ArgumentParser:
 def _images(podman: Podman, args, report: dict) -> None:
     log = args.workdir / "build.log"
     log.write_text("", encoding="utf-8")
-    _step("base image")
-    seconds = round(base.ensure_base(podman, args.workdir, log), 1)
+    rounds.step("base image")
+    seconds = round(base.ensure_base(podman, args.workdir, log, args.rebuild_base), 1)
     size = int(podman.inspect("image", base.BASE_IMAGE)["Size"])
     report["base_image"] = {"tag": base.BASE_IMAGE, "seconds": seconds, "size_bytes": size}
     podman.preflight(base.BASE_IMAGE)
@@ -112,7 +111,7 @@ def _images(podman: Podman, args, report: dict) -> None:
         size = int(podman.inspect("image", build.cpu_tag())["Size"])
         report["cpu_image"] = {"tag": build.cpu_tag(), "size_bytes": size, "built": False}
     else:
-        _step("CPU image (docker/Dockerfile)")
+        rounds.step("CPU image (docker/Dockerfile)")
         built = build.build_cpu(podman, args.workdir, log)
         report["cpu_image"] = {
             "tag": built.tag,
@@ -120,7 +119,7 @@ def _images(podman: Podman, args, report: dict) -> None:
             "seconds": round(built.seconds, 1),
         }
     if not args.no_cuda:
-        _step("CUDA image (docker/Dockerfile.cuda)")
+        rounds.step("CUDA image (docker/Dockerfile.cuda)")
         report["cuda_image"] = build.try_cuda(podman, log)
 
 
@@ -135,26 +134,26 @@ def _run(cluster: Cluster, args, report: dict) -> None:
     kubelet = probes.Kubelet(cluster)
     report["pods"] = {}
     for plan in _startup_order(plans):
-        _step(f"pod {plan.name}")
+        rounds.step(f"pod {plan.name}")
         report["pods"][plan.name] = _start(cluster, kubelet, plan)
     tested = [plan_pod(p, rendered, NETWORK, ips[p.name], hosts, volumes) for p in tests]
-    report["clients"] = _clients(cluster, tested)
-    problems = _probed(kubelet, report)
+    report["clients"] = rounds.calls(cluster, tested)
+    problems = rounds.probed(kubelet, report)
     servers = [cluster.pods[p.name] for p in plans if _serves_model(p)]
-    _step("SIGTERM to the model servers, then a restart in the same pod")
+    rounds.step("SIGTERM to the model servers, then a restart in the same pod")
     report["drain"] = [
         {**r, "when": "before a restart"} for pod in servers for r in drain.stop_pod(cluster, pod)
     ]
     kubelet = probes.Kubelet(cluster)  # a restarted container's probes start afresh
-    report["restart"] = {pod.plan.name: _restart(cluster, kubelet, pod) for pod in servers}
-    report["clients"].append(_after_restart(cluster))
-    problems += _probed(kubelet, report)
-    _step("SIGTERM to every pod")
+    report["restart"] = {pod.plan.name: rounds.restart(cluster, kubelet, pod) for pod in servers}
+    report["clients"].append(rounds.after_restart(cluster))
+    problems += rounds.probed(kubelet, report)
+    rounds.step("SIGTERM to every pod")
     served = [cluster.pods[plan.name] for plan in plans]  # the test pods have ended
     report["drain"] += [
         {**r, "when": "at the end"} for pod in served for r in drain.stop_pod(cluster, pod)
     ]
-    problems += _written(cluster, report)
+    problems += rounds.written(cluster, report)
     problems += [f"{r['container']}: {r['why']}" for r in report["drain"] if not r["ok"]]
     if problems:
         raise EngineError("; ".join(problems))
@@ -162,62 +161,6 @@ def _run(cluster: Cluster, args, report: dict) -> None:
 
 def _serves_model(plan: PodPlan) -> bool:
     return plan.containers[0].spec.get("args", [""])[0] == "serve"
-
-
-def _probed(kubelet: probes.Kubelet, report: dict) -> list[str]:
-    """Stops the probes; what would have taken a pod out of service or restarted it."""
-    problems = kubelet.stop()
-    report.setdefault("probes", {}).update(
-        {f"{n} {k}": vars(t) for (n, k), t in kubelet.tallies.items()}
-    )
-    report.setdefault("probe_problems", []).extend(problems)
-    return problems
-
-
-def _restart(cluster: Cluster, kubelet: probes.Kubelet, pod) -> dict:
-    figures = {}
-    for name in list(pod.containers):
-        started = cluster.restart(pod, name)
-        figures[name] = probes.wait_ready(started, pod, cluster)
-        kubelet.watch(started, pod)
-        print(f"  {name} again: {figures[name]}", file=sys.stderr, flush=True)
-    return figures
-
-
-def _after_restart(cluster: Cluster) -> dict:
-    """Recognize once the router's whole-server health is SERVING again: it found the
-    restarted backends by their Service names, and their answer is a fresh inference (a
-    restart empties the result cache)."""
-    router = _router(cluster)
-    port = router.host_ports[router.containers["router"].plan.ports["grpc"]]
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            service_client.check(f"127.0.0.1:{port}", "", timeout=5)
-            break
-        except service_client.RecognizeError as error:
-            if time.monotonic() > deadline:
-                raise EngineError(
-                    f"the router did not serve again after restarts: {error}"
-                ) from None
-            time.sleep(0.5)
-    return {**clients.recognize(port, audio.spoken()), "after": "restart"}
-
-
-def _router(cluster: Cluster):
-    return next(p for p in cluster.pods.values() if "router" in p.containers)
-
-
-def _written(cluster: Cluster, report: dict) -> list[str]:
-    for started in [c for p in cluster.pods.values() for c in p.containers.values()]:
-        cluster.save_log(started.plan.podman_name)
-    report["writes"] = writes.written(cluster)
-    report["refused_writes"] = writes.refused_writes(cluster.logs)
-    unnamed = [f for pod in report["writes"].values() for f in pod["unnamed"]]
-    problems = [f"a write met the read-only root: {line}" for line in report["refused_writes"]]
-    return problems + [
-        f"{f} was written, and no cache in tools/containers/writes.py says why" for f in unnamed
-    ]
 
 
 def _startup_order(plans: list[PodPlan]) -> list[PodPlan]:
@@ -234,30 +177,6 @@ def _start(cluster: Cluster, kubelet: probes.Kubelet, plan: PodPlan) -> dict:
         kubelet.watch(started, pod)
         print(f"  {name}: {figures[name]}", file=sys.stderr, flush=True)
     return figures
-
-
-def _clients(cluster: Cluster, tests: list[PodPlan]) -> list[dict]:
-    router = _router(cluster)
-    grpc_port = router.host_ports[router.containers["router"].plan.ports["grpc"]]
-    http_port = router.host_ports[router.containers["router"].plan.ports["http"]]
-    results = []
-    for plan in tests:
-        _step(f"helm test {plan.name}")
-        results.append(clients.helm_test(cluster, plan))
-    clips = [audio.spoken()] + [c for c in [audio.jfk()] if c is not None]
-    for clip in clips:
-        _step(f"Recognize and OpenAI API: {clip.name}")
-        results.append(clients.recognize(grpc_port, clip))
-        results.append(clients.openai_transcription(http_port, clip))
-    _step("LongRunningRecognize with speakers")
-    results.append(clients.long_running(grpc_port, audio.conversation(), speakers=2))
-    for result in results:
-        print(f"  {json.dumps(result)[:200]}", file=sys.stderr, flush=True)
-    return results
-
-
-def _step(what: str) -> None:
-    print(f"container check: {what}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools.containers.envvars import PodFields, resolve
+from tools.containers.limits import known, resources_flags, seccomp_flags, security_flags
 from tools.containers.render import PodTemplate, Rendered, RenderError
-from tools.containers.units import cpu_shares, cpus, memory_bytes
 
 # Where a pod lands, who may preempt it, what pulls its image: nothing to do on one machine.
 SCHEDULING = {
@@ -54,16 +54,6 @@ CONTAINER_FIELDS = {
     "securityContext",
     "resources",
     "volumeMounts",
-}
-CONTAINER_SECURITY = {
-    "allowPrivilegeEscalation",
-    "readOnlyRootFilesystem",
-    "privileged",
-    "capabilities",
-    "runAsUser",
-    "runAsGroup",
-    "runAsNonRoot",
-    "seccompProfile",
 }
 
 
@@ -112,14 +102,14 @@ def plan_pod(
     no copy of the image's files into it and no change of owner, which podman's own volumes
     would make and the kubelet does not)."""
     spec = pod.spec
-    _known(f"{pod.owner} pod", spec, POD_APPLIED | SCHEDULING | {"securityContext"})
+    known(f"{pod.owner} pod", spec, POD_APPLIED | SCHEDULING | {"securityContext"})
     if spec.get("automountServiceAccountToken", True):
         raise RenderError(f"{pod.owner}: mounts an API token; the check has no API to give")
     if spec.get("enableServiceLinks", True):
         raise RenderError(f"{pod.owner}: enableServiceLinks would add variables per Service")
     security = spec.get("securityContext", {})
-    _known(f"{pod.owner} securityContext", security, POD_SECURITY | {"seccompProfile"})
-    _seccomp(pod.owner, security)
+    known(f"{pod.owner} securityContext", security, POD_SECURITY | {"seccompProfile"})
+    seccomp_flags(pod.owner, security)
     group = security.get("fsGroup")
     volumes = [_volume(pod, v, rendered, group, volumes_root) for v in spec.get("volumes", [])]
     fields = PodFields(pod.name, rendered.namespace, "container-check", ip, "", pod.labels)
@@ -134,21 +124,6 @@ def plan_pod(
         create += ["--publish", f"127.0.0.1::{port}"]
     grace = float(spec.get("terminationGracePeriodSeconds", 30))
     return PodPlan(pod.name, pod.owner, ip, create, volumes, init, main, grace, published)
-
-
-def _known(where: str, found: dict, allowed: set[str]) -> None:
-    unknown = sorted(set(found) - allowed)
-    if unknown:
-        raise RenderError(f"{where}: {unknown} rendered, and this check does not apply them")
-
-
-def _seccomp(where: str, security: dict) -> list[str]:
-    kind = security.get("seccompProfile", {}).get("type", "RuntimeDefault")
-    if kind == "RuntimeDefault":
-        return []  # podman's default profile is the runtime's default
-    if kind == "Unconfined":
-        return ["--security-opt", "seccomp=unconfined"]
-    raise RenderError(f"{where}: seccompProfile {kind} is not something this check applies")
 
 
 def _volume(pod: PodTemplate, volume: dict, rendered: Rendered, fs_group, root: Path) -> VolumePlan:
@@ -182,11 +157,11 @@ def _container(
     pod: PodTemplate, c: dict, rendered: Rendered, fields: PodFields, volumes: list[VolumePlan]
 ) -> ContainerPlan:
     where = f"{pod.owner} container {c['name']}"
-    _known(where, c, CONTAINER_FIELDS)
+    known(where, c, CONTAINER_FIELDS)
     podman_name = f"{pod.name}-{c['name']}"
     args = ["--pod", pod.name, "--name", podman_name, "--pull", "never"]
-    args += _security(where, pod.spec.get("securityContext", {}), c.get("securityContext", {}))
-    args += _resources(where, c.get("resources", {}))
+    args += security_flags(where, pod.spec.get("securityContext", {}), c.get("securityContext", {}))
+    args += resources_flags(where, c.get("resources", {}))
     env = resolve(c.get("env", []), fields, rendered.config_data)
     for name, value in env.items():
         args += ["--env", f"{name}={value}"]
@@ -198,48 +173,6 @@ def _container(
     ports = {p.get("name", str(p["containerPort"])): p["containerPort"] for p in c.get("ports", [])}
     args += [c["image"], *c.get("args", [])]
     return ContainerPlan(c["name"], podman_name, args, env, ports, c)
-
-
-def _security(where: str, pod: dict, container: dict) -> list[str]:
-    _known(f"{where} securityContext", container, CONTAINER_SECURITY)
-    merged = {**pod, **container}
-    if "runAsUser" not in merged:
-        raise RenderError(f"{where}: no runAsUser; the check runs the rendered uid only")
-    uid, gid = merged["runAsUser"], merged.get("runAsGroup", 0)
-    if merged.get("runAsNonRoot") and uid == 0:
-        raise RenderError(f"{where}: runAsNonRoot with runAsUser 0")
-    args = ["--user", f"{uid}:{gid}"]
-    if "fsGroup" in pod:  # the kubelet adds fsGroup to every container's groups
-        args += ["--group-add", str(pod["fsGroup"])]
-    if merged.get("readOnlyRootFilesystem"):
-        # Only what the pod mounts is writable: no tmpfs of podman's own on /tmp or /run.
-        args += ["--read-only=true", "--read-only-tmpfs=false"]
-    if merged.get("allowPrivilegeEscalation") is False:
-        args += ["--security-opt", "no-new-privileges"]
-    if merged.get("privileged"):
-        raise RenderError(f"{where}: privileged containers are not run by this check")
-    capabilities = merged.get("capabilities", {})
-    for cap in capabilities.get("drop", []):
-        args += ["--cap-drop", cap]
-    for cap in capabilities.get("add", []):
-        args += ["--cap-add", cap]
-    return args + _seccomp(where, merged)
-
-
-def _resources(where: str, resources: dict) -> list[str]:
-    args = []
-    for kind, values in resources.items():
-        unknown = set(values) - {"cpu", "memory"}
-        if kind not in ("requests", "limits") or unknown:
-            raise RenderError(f"{where}: resources {kind} {sorted(unknown)} (no GPUs here)")
-    limits, requests = resources.get("limits", {}), resources.get("requests", {})
-    if "memory" in limits:
-        args += ["--memory", str(memory_bytes(limits["memory"]))]
-    if "cpu" in limits:
-        args += ["--cpus", str(cpus(limits["cpu"]))]
-    if "cpu" in requests:  # the kubelet's cpu.shares for a request
-        args += ["--cpu-shares", str(cpu_shares(requests["cpu"]))]
-    return args  # a memory request only places the pod; nothing enforces it
 
 
 def _mounts(where: str, mounts: list[dict], volumes: list[VolumePlan]) -> list[str]:

@@ -12,11 +12,12 @@ restarts the container, and either fails the check.
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -46,7 +47,7 @@ def attempt(probe: dict, started: Started, pod: RunningPod, cluster: Cluster) ->
                 "exec", started.plan.podman_name, *command, check=False, timeout=timeout
             )
             return None if done.returncode == 0 else f"exit {done.returncode}"
-    except (OSError, TimeoutError) as error:
+    except (OSError, subprocess.TimeoutExpired) as error:
         return f"{type(error).__name__}: {error}"
     raise EngineError(f"probe {sorted(probe)} is not something this check runs")
 
@@ -84,10 +85,11 @@ def _http(spec: dict, started: Started, pod: RunningPod, timeout: float) -> str 
 
 def wait_ready(started: Started, pod: RunningPod, cluster: Cluster) -> dict:
     """Seconds from the container's start to its startup probe's first pass and then to its
-    readiness probe's; the check stops when the rendered deadline passes first."""
+    readiness probe's; the check stops when the rendered deadline passes first (for the
+    readiness probe, READY_WITHIN_S after the start-up)."""
     spec = started.plan.spec
-    startup = spec.get("startupProbe")
     figures = {}
+    startup = spec.get("startupProbe")
     if startup is not None:
         deadline = float(startup.get("initialDelaySeconds", 0)) + float(
             startup.get("failureThreshold", 3)
@@ -95,13 +97,13 @@ def wait_ready(started: Started, pod: RunningPod, cluster: Cluster) -> dict:
         figures["started_s"] = _first_pass(startup, started, pod, cluster, deadline, "startup")
     readiness = spec.get("readinessProbe")
     if readiness is not None:
-        figures["ready_s"] = _first_pass(
-            readiness, started, pod, cluster, READY_WITHIN_S, "readiness"
-        )
+        within = figures.get("started_s", 0.0) + READY_WITHIN_S
+        figures["ready_s"] = _first_pass(readiness, started, pod, cluster, within, "readiness")
     return figures
 
 
 def _first_pass(probe, started, pod, cluster, within_s: float, kind: str) -> float:
+    """Seconds from the start to the probe's first pass, tried until `within_s` after it."""
     last = "not tried"
     while time.time() - started.started_at < within_s:
         if not cluster.running(started.plan.podman_name):
@@ -119,20 +121,21 @@ def _first_pass(probe, started, pod, cluster, within_s: float, kind: str) -> flo
 
 @dataclass
 class Tally:
+    threshold: int  # failures in a row that count (the probe's failureThreshold)
     tries: int = 0
     failures: int = 0
     worst_run: int = 0  # most failures in a row
     last_failure: str = ""
-    _run: int = field(default=0, repr=False)
+    run: int = 0  # failures in a row now
 
     def add(self, failure: str | None) -> None:
         self.tries += 1
         if failure is None:
-            self._run = 0
+            self.run = 0
             return
         self.failures += 1
-        self._run += 1
-        self.worst_run = max(self.worst_run, self._run)
+        self.run += 1
+        self.worst_run = max(self.worst_run, self.run)
         self.last_failure = failure
 
 
@@ -151,7 +154,8 @@ class Kubelet:
             probe = started.plan.spec.get(kind)
             if probe is None:
                 continue
-            tally = self.tallies.setdefault((started.plan.podman_name, kind), Tally())
+            tally = Tally(int(probe.get("failureThreshold", 3)))
+            self.tallies[(started.plan.podman_name, kind)] = tally
             thread = threading.Thread(
                 target=self._loop, args=(probe, started, pod, tally), daemon=True
             )
@@ -168,18 +172,8 @@ class Kubelet:
         self._stop.set()
         for thread in self._threads:
             thread.join(30)
-        problems = []
-        for (name, kind), tally in self.tallies.items():
-            probe = self.cluster_spec(name, kind)
-            if tally.worst_run >= int(probe.get("failureThreshold", 3)):
-                problems.append(
-                    f"{name} {kind}: {tally.worst_run} failures in a row ({tally.last_failure})"
-                )
-        return problems
-
-    def cluster_spec(self, name: str, kind: str) -> dict:
-        for pod in self.cluster.pods.values():
-            for started in pod.containers.values():
-                if started.plan.podman_name == name:
-                    return started.plan.spec[kind]
-        raise KeyError(name)
+        return [
+            f"{name} {kind}: {tally.worst_run} failures in a row ({tally.last_failure})"
+            for (name, kind), tally in self.tallies.items()
+            if tally.worst_run >= tally.threshold
+        ]
