@@ -92,9 +92,11 @@ chart-check: $(STAMP)
 	$(PY) -m pytest -q tests/test_chart.py tests/test_chart_jobs.py tests/test_chart_caches.py \
 	  tests/test_images.py tests/test_container_plan.py
 
+# Style, and the layers of services/ (the import contracts in pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

@@ -28,7 +28,8 @@ import torch
 from bench import docs
 from services import registry
 from services.core.audio import AudioLimits, AudioSpec, decode
-from services.core.backend import SAMPLE_RATE, Cancellation, DecodeOptions
+from services.core.backend import SAMPLE_RATE, DecodeOptions
+from services.core.cancellation import Cancellation
 from tests import ctc_models
 from tests.support import AUDIO_DIR, encode
 

@@ -19,14 +19,14 @@ import time
 
 from bench import docs, machine
 from services.core.audio import AudioLimits, AudioSpec
-from services.core.backend import Cancellation
+from services.core.cancellation import Cancellation
 from services.core.metrics import ServiceMetrics
+from services.core.speakers import SpeakerBounds
 from services.core.vad import VadSettings, VoiceActivityDetector
 from services.diarization.diarizer import DiarizationJob, Diarizer
 from services.diarization.embedded import EmbeddedBackend
 from services.diarization.servicer import resolved
 from services.diarization.settings import DiarizationSettings
-from services.speakers import SpeakerBounds
 from tests.support import AUDIO_DIR
 from tests.voices import LINES, conversation, der
 

@@ -123,7 +123,8 @@ def _serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from services.core import logs, tracing
-    from services.core.server import SpeechServer, serve
+    from services.core.host import serve
+    from services.core.server import SpeechServer
 
     module = registry.load(args.service)
     overrides = {
@@ -143,7 +144,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _router(args: argparse.Namespace) -> int:
-    from services.core.server import serve
+    from services.core.host import serve
     from services.router.server import RouterServer
 
     overrides = {flag[2:].replace("-", "_") for flag in ROUTER_FLAGS}
@@ -165,10 +166,11 @@ def _router(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from services import stack, up
     from services.jobs.settings import default_data_dir
+    from services.jobs.worker.settings import WORKER_HTTP_PORT
     from services.router.routing import RoutingTable
     from services.router.server import RouterServer
 
-    members = stack.shifted(stack.MEMBERS, args.port_offset)
+    members = stack.shifted(registry.MEMBERS, args.port_offset)
     router_port = stack.ROUTER_GRPC_PORT + args.port_offset
     settings = _router_settings(
         {
@@ -185,17 +187,16 @@ def _up(args: argparse.Namespace) -> int:
     for service, why in skipped.items():
         logging.getLogger("stt.up").info("not started", extra={"member": service, "why": why})
     try:
-        table = RoutingTable(stack.routing(members, running).overlay(settings.routing()))
+        table = RoutingTable(stack.routing(members, running).overlay(settings.routing.table()))
         router = RouterServer(settings, table)
     except (ValueError, OSError) as error:  # a bad routing table, a port taken, no database
         print(f"stt up: {error}", file=sys.stderr)
         return 2
     worker = stack.worker_child(
-        settings.data_dir,
-        settings.database_url,
+        settings.jobs.data_dir,
+        settings.jobs.database_url,
         router_port,
-        stack.WORKER_HTTP_PORT + args.port_offset,
-        running,
+        WORKER_HTTP_PORT + args.port_offset,
     )
     children = [*map(stack.service_child, running), worker]
     return _run_loop(up.run(router, children, settings.drain_grace_s))
@@ -204,18 +205,20 @@ def _up(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from services.core.server import serve
-    from services.jobs.server import WorkerServer
-    from services.jobs.settings import WorkerSettings, default_data_dir
+    from services.core.host import serve
+    from services.jobs.settings import default_data_dir
+    from services.jobs.worker.server import WorkerServer
+    from services.jobs.worker.settings import WorkerSettings
 
     values = {
         flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
         for flag in WORKER_FLAGS
     }
+    values = {k: v for k, v in values.items() if v is not None}
     try:
-        settings = WorkerSettings(**{k: v for k, v in values.items() if v is not None})
-        if not settings.jobs_enabled:
-            settings = settings.model_copy(update={"data_dir": default_data_dir()})
+        settings = WorkerSettings(**values)
+        if not settings.store.enabled:
+            settings = WorkerSettings(**values, data_dir=default_data_dir())
     except ValidationError as error:
         print(f"stt worker: invalid settings:\n{error}", file=sys.stderr)
         return 2

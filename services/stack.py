@@ -1,13 +1,11 @@
-"""What `stt up` runs: the language services that can run here, each on its own local port,
-and the routing table that puts the router in front of them.
+"""What `stt up` runs: the services of `services/registry.py` that can run here, each on its
+own local port, the routing table that puts the router in front of them, and one job worker.
 
-The table below is the whole contract; adding a service is one line. A member runs when its
-service is part of this build (in `services/registry.py`), when the package its default
-model comes in is installed, and, if it has no bundled model, when its model is configured
-(`<PREFIX>MODEL` in the environment). Whisper is multilingual, so it is every other
-language's fallback, and serves a language alone when its own service does not run. The
-diarization service serves no language: the router calls it for Recognize with speakers, the
-job worker for jobs with speakers.
+A member runs when the package its default model comes in is installed, and, if it has no
+bundled model, when its model is configured (`<PREFIX>MODEL` in the environment). Whisper is
+multilingual, so it is every other language's fallback, and serves a language alone when its
+own service does not run. The diarization service serves no language: the router calls it for
+Recognize with speakers, and relays the job worker's Diarize to it.
 """
 
 from __future__ import annotations
@@ -18,35 +16,11 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from services import registry
+from services.registry import Member
 from services.router.config import RoutingConfig
 
 ROUTER_GRPC_PORT, ROUTER_HTTP_PORT = 50051, 9090
-WORKER_HTTP_PORT = 9095
 FALLBACK = "whisper_en"
-
-
-@dataclass(frozen=True)
-class Member:
-    service: str
-    grpc_port: int
-    http_port: int
-    languages: tuple[str, ...]  # the route patterns it is the first choice for
-    model_env: str | None = None  # the variable that must name a model; None: bundled
-    requires: str | None = None  # a module that must be importable (its model's package)
-    diarization: bool = False  # the diarization service, not a language service
-
-    @property
-    def target(self) -> str:
-        return f"dns:///127.0.0.1:{self.grpc_port}"
-
-
-MEMBERS = (
-    Member("whisper_en", 50052, 9091, ("en",)),
-    Member("hausa_stt", 50053, 9092, ("ha",), model_env="HAUSA_STT_MODEL"),
-    Member("arabic_words", 50054, 9093, ("ar",), model_env="ARABIC_WORDS_MODEL"),
-    Member("diarization", 50055, 9094, (), requires="resemblyzer", diarization=True),
-)
 
 
 @dataclass(frozen=True)
@@ -76,11 +50,9 @@ def service_child(member: Member) -> Child:
     )
 
 
-def worker_child(
-    data_dir: Path, database_url: str, router_port: int, http_port: int, running: list[Member]
-) -> Child:
-    """One job worker on the router's job store, transcribing through the router, with the
-    diarization service when it runs."""
+def worker_child(data_dir: Path, database_url: str, router_port: int, http_port: int) -> Child:
+    """One job worker on the router's job store, transcribing (and diarizing) through the
+    router."""
     argv = [
         *_stt(),
         "worker",
@@ -93,9 +65,6 @@ def worker_child(
         "--http-port",
         str(http_port),
     ]
-    diarization = next((m.target for m in running if m.diarization), "")
-    if diarization:
-        argv += ["--diarization-target", diarization]
     # A database URL holds a password: it goes in the environment, not on a command line.
     env = {"WORKER_DATABASE_URL": database_url} if database_url else {}
     return Child("worker", tuple(argv), env)
@@ -119,9 +88,7 @@ def runnable(
     environ = dict(os.environ) if environ is None else environ
     chosen, skipped = [], {}
     for member in members:
-        if member.service not in registry.SERVICES:
-            skipped[member.service] = "not part of this build"
-        elif member.requires and importlib.util.find_spec(member.requires) is None:
+        if member.requires and importlib.util.find_spec(member.requires) is None:
             skipped[member.service] = (
                 f"{member.requires} is not installed (pip install 'stt-suite[{member.service}]')"
             )

@@ -18,8 +18,8 @@ import grpc
 from google.longrunning import operations_pb2, operations_pb2_grpc
 from stt.v1 import stt_pb2
 
-from services.jobs.server import WorkerServer
-from services.jobs.settings import WorkerSettings
+from services.jobs.worker.server import WorkerServer
+from services.jobs.worker.settings import WorkerSettings
 from services.router.settings import RouterSettings
 from tests.support import REPO, RunningServer, running_router
 

@@ -23,7 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
 from services.core.backend import Backend
-from services.core.server import Servable, SpeechServer
+from services.core.host import ServerHost as Servable
+from services.core.server import SpeechServer
 from services.core.settings import ServiceSettings
 from services.router.server import RouterServer
 from services.router.settings import RouterSettings

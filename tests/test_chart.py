@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from services import registry, stack
-from services.jobs.settings import WorkerSettings
+from services.jobs.worker.settings import WorkerSettings
 from services.router.config import load_file
 from services.router.routing import RoutingTable
 from services.router.settings import RouterSettings
@@ -42,7 +42,7 @@ VALUE_SETS = ["default", *CI_VALUES]
 KUBERNETES_VERSIONS = ("1.30.0", "1.35.0")
 # Custom resources of the Prometheus Operator: no Kubernetes schema to check them against.
 OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
-LANGUAGE_SERVICES = {"whisper_en", "hausa_stt", "arabic_words"}
+LANGUAGE_SERVICES = {m.service for m in registry.MEMBERS if not m.diarization}
 
 
 @pytest.fixture(scope="module")
@@ -206,11 +206,25 @@ def test_default_routes_are_those_of_stt_up(rendered, tmp_path):
     """The chart routes as the local stack does: each language to its service, then Whisper."""
     path = tmp_path / "routes.yaml"
     path.write_text(routes_file(rendered["default"]), encoding="utf-8")
-    local = stack.routing(stack.MEMBERS, list(stack.MEMBERS))
+    local = stack.routing(registry.MEMBERS, list(registry.MEMBERS))
     assert load_file(path).routes == local.routes
     assert load_file(path).detector == local.detector == "whisper_en"
     one_language = load_file(_written(tmp_path, routes_file(rendered["one-language"])))
     assert one_language.routes == {"en": ("whisper_en",)}
+
+
+def test_the_charts_language_services_are_the_registry_s():
+    """A new language service is one entry in services/registry.py: `stt serve`, `stt up` and
+    the chart's defaults all follow it."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    members = [m for m in registry.MEMBERS if not m.diarization]
+    assert set(values["services"]) == {m.service for m in members}
+    for member in members:
+        entry = values["services"][member.service]
+        assert tuple(entry["languages"]) == member.languages, member.service
+        default_model = registry.load(member.service).Settings.model_fields["model"].default
+        assert entry["model"] == default_model, member.service
+    assert values["diarization"]["enabled"] == any(m.diarization for m in registry.MEMBERS)
 
 
 def _written(tmp_path, text: str):
@@ -240,8 +254,8 @@ def test_environment_is_what_the_settings_read(rendered, values, monkeypatch):
                     k: v for k, v in variables.items() if k.startswith(prefix)
                 }
         ours = {k: v for k, v in variables.items() if k.startswith(prefix)}
-        fields = {name.upper() for name in settings_class.model_fields}
-        assert {k.removeprefix(prefix) for k in ours} <= fields, f"unknown settings in {ours}"
+        known = {variable for variable, _ in settings_class.variables()}
+        assert set(ours) <= known, f"unknown settings in {ours}"
         for name in list(variables):
             monkeypatch.delenv(name, raising=False)
         for name, value in ours.items():

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
-from services.jobs.settings import WorkerSettings
+from services.jobs.worker.settings import WorkerSettings
 from tests.chart_support import (
     CHART,
     CI_VALUES,
@@ -25,6 +25,7 @@ from tests.chart_support import (
     helm,
     of_kind,
     one,
+    routes_file,
     secret_refs,
     template,
     values_args,
@@ -68,23 +69,12 @@ def test_diarization_is_a_model_server_only_when_enabled(rendered):
     one_language = rendered["one-language"]
     assert DIARIZATION not in yaml.safe_dump_all(one_language)
     assert not [o for o in one_language if component(o) == "diarization"]
+    # The workers reach it the one way the router does: they diarize through the router.
     everything = rendered["everything"]
     worker = container(one(everything, "Deployment", WORKER))
+    assert "WORKER_DIARIZATION_TARGET" not in env(worker)
     target = f"dns:///{DIARIZATION}.{NAMESPACE}.svc.cluster.local:50051"
-    assert env(worker)["WORKER_DIARIZATION_TARGET"] == target
-    assert "WORKER_DIARIZATION_TARGET" not in env(
-        container(
-            one(
-                template(
-                    "--set",
-                    "jobs.enabled=true,jobs.database.url=postgresql://h/d,"
-                    "diarization.enabled=false",
-                ),
-                "Deployment",
-                WORKER,
-            )
-        )
-    )
+    assert yaml.safe_load(routes_file(everything))["diarization"] == target
 
 
 def test_diarization_on_a_gpu_pod(rendered):
@@ -246,7 +236,7 @@ def test_the_embedded_store_runs_one_worker_beside_the_router(rendered, monkeypa
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     settings = WorkerSettings()
-    assert settings.jobs_enabled and settings.http_port == 9095
+    assert settings.store.enabled and settings.http_port == 9095
     # Prometheus scrapes it through the workers' Service, which selects the router's pod.
     service = one(objects, "Service", WORKER)["spec"]
     assert service["selector"]["app.kubernetes.io/component"] == "router"

@@ -8,7 +8,8 @@ import pytest
 import torch
 from stt.v1 import stt_pb2
 
-from services.core.backend import Cancellation, DecodeOptions
+from services.core.backend import DecodeOptions
+from services.core.cancellation import Cancellation
 from tests.ctc_support import (
     TINY_CASES,
     NonFiniteInHalf,

@@ -3,12 +3,12 @@ turns with smoothing, and pyannote.audio's overlapping segments made exclusive."
 
 import numpy as np
 
+from services.core.speakers import SpeakerBounds
 from services.core.vad import Span
 from services.diarization.clustering import cluster
 from services.diarization.pipeline import exclusive_turns
 from services.diarization.turns import to_turns
 from services.diarization.windows import Windows
-from services.speakers import SpeakerBounds
 
 RATE = 16_000
 

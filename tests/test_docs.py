@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry
 
 from services.core.metrics import ServiceMetrics
 from services.diarization.metrics import DiarizationMetrics
-from services.jobs.metrics import WorkerMetrics
+from services.jobs.worker.metrics import WorkerMetrics
 from services.router.metrics import RouterMetrics
 from tests.support import REPO
 from tools.settings_doc import render

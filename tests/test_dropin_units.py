@@ -9,16 +9,16 @@ from riva.client.proto import riva_asr_pb2
 from stt.v1 import stt_pb2
 
 from services.core.errors import InvalidConfig, SttError
-from services.jobs.operations import STT_ONLY, to_operation
 from services.jobs.store import DONE, Job
 from services.router.dropin import google_convert, google_jobs, openai_formats, riva_convert
 from services.router.dropin.fields import speaker_tag
+from services.router.jobs.operations import STT_ONLY, to_operation
 
 
 def test_subtitles_count_hours_and_number_the_cues():
     parts = [
-        openai_formats.Segment(0.12, 7.5, "first", 0.9, ()),
-        openai_formats.Segment(3725.5, 3727.25, "second", 0.8, ()),
+        openai_formats.Cue(0.12, 7.5, "first", 0.9, ()),
+        openai_formats.Cue(3725.5, 3727.25, "second", 0.8, ()),
     ]
     cues = list(srt.parse(openai_formats.subtitles(parts, ",")))
     assert [(c.index, c.content) for c in cues] == [(1, "first"), (2, "second")]

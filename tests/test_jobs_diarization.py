@@ -1,5 +1,6 @@
 """Jobs with speakers: the worker sends the whole job audio to the diarization service once,
-so speaker labels hold across chunks, and labels the job's words with its turns."""
+through the router, so speaker labels hold across chunks, and labels the job's words with its
+turns."""
 
 import grpc
 import pytest
@@ -36,11 +37,9 @@ def test_a_job_s_words_carry_speakers_that_hold_across_chunks(
 ):
     talk = conversation()
     # Chunks of at most 10 s: the conversation spans several, each with both voices in turn.
-    worker = worker_settings(
-        "", data_dir=tmp_path, chunk_seconds=10.0, diarization_target=diarization.target
-    )
-    with jobs_router(whisper_server.target, data_dir=tmp_path) as router:
-        worker = worker.model_copy(update={"target": router.target})
+    speakers_at = f"dns:///{diarization.target}"
+    with jobs_router(whisper_server.target, data_dir=tmp_path, diarization=speakers_at) as router:
+        worker = worker_settings(router.target, data_dir=tmp_path, chunk_seconds=10.0)
         with running_worker(worker):
             name = submit(router, talk.wav, language_code="en", diarization_config=SPEAKERS).name
             response = response_of(wait_done(router, name, 300))
@@ -58,7 +57,7 @@ def test_a_job_s_words_carry_speakers_that_hold_across_chunks(
     assert len(response.results) >= len(talk.lines), "results are split at speaker changes"
 
 
-def test_a_job_with_speakers_fails_on_a_worker_without_diarization(whisper_server, tmp_path):
+def test_a_job_with_speakers_fails_on_a_router_without_diarization(whisper_server, tmp_path):
     talk = conversation(voices=(("en+m3", 35),))
     with (
         jobs_router(whisper_server.target, data_dir=tmp_path) as router,
@@ -67,4 +66,4 @@ def test_a_job_with_speakers_fails_on_a_worker_without_diarization(whisper_serve
         name = submit(router, talk.wav, language_code="en", diarization_config=SPEAKERS).name
         failed = wait_done(router, name, 60)
     assert code_of(failed) is grpc.StatusCode.FAILED_PRECONDITION
-    assert "WORKER_DIARIZATION_TARGET" in failed.error.message
+    assert "ROUTER_DIARIZATION" in failed.error.message

@@ -17,9 +17,9 @@ from stt.v1 import stt_pb2_grpc
 
 from services import stack
 from services.core.audio import AudioLimits, AudioSpec, decode
-from services.jobs import chunks
 from services.jobs.db import open_database
 from services.jobs.store import Store
+from services.jobs.worker import chunks
 from tests.jobs_support import (
     get,
     job_transcript,

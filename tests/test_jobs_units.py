@@ -2,6 +2,7 @@
 reading audio by uri, the checks of LongRunningRecognize, page tokens, the quota error, and a
 worker's patience with a refusing service (a real gRPC server on loopback that refuses)."""
 
+import asyncio
 import contextlib
 import functools
 import threading
@@ -17,22 +18,25 @@ from pydantic import ValidationError
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
 from services.core.audio import AudioLimits, AudioSpec, probe
+from services.core.cancellation import Cancellation
 from services.core.errors import (
+    Cancelled,
     InvalidArgument,
     InvalidAudio,
     NoBackend,
     Overloaded,
     QuotaExceeded,
+    Relayed,
     to_grpc_status,
 )
 from services.core.vad import Span
-from services.jobs import chunks
-from services.jobs.calls import JobFailed, PatientCaller, Stop, Stopped
-from services.jobs.fetch import Transient, read_uri
-from services.jobs.intake import QuotaPolicy, check_uri
-from services.jobs.metrics import WorkerMetrics
-from services.jobs.operations import read_done_filter, read_page_token
-from services.jobs.settings import WorkerSettings
+from services.jobs.worker import chunks
+from services.jobs.worker.calls import RouterCalls
+from services.jobs.worker.fetch import Transient, read_uri
+from services.jobs.worker.metrics import WorkerMetrics
+from services.jobs.worker.settings import CallSettings, WorkerSettings
+from services.router.jobs.intake import QuotaPolicy, check_uri
+from services.router.jobs.operations import read_done_filter, read_page_token
 from tests.support import encode, tone
 
 LIMITS = AudioLimits(1 << 30, 3600)
@@ -192,7 +196,7 @@ def test_a_spent_quota_is_resource_exhausted_with_quota_failure():
 
 
 def test_worker_settings_keep_heartbeats_within_the_lease():
-    with pytest.raises(ValidationError, match="a third of lease_s"):
+    with pytest.raises(ValidationError, match="a third of WORKER_LEASE_S"):
         WorkerSettings(lease_s=3, heartbeat_s=2)
 
 
@@ -215,48 +219,58 @@ class Refusing(stt_pb2_grpc.SpeechServicer):
 
 
 @contextlib.contextmanager
-def refusing(*refusals):
+def refusing(*refusals, unavailable_limit_s: float = 5.0):
+    """A worker's calls to a server that refuses as told: call(stop) is one Recognize."""
     servicer = Refusing(refusals)
     server = grpc.server(futures.ThreadPoolExecutor(4))
     stt_pb2_grpc.add_SpeechServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    settings = CallSettings(retry_max_s=0.2, unavailable_limit_s=unavailable_limit_s)
+    calls = RouterCalls(f"127.0.0.1:{port}", "", settings, WorkerMetrics("worker"))
+    asyncio.run_coroutine_threadsafe(calls.open(), loop).result(10)
     try:
-        yield functools.partial(_call, stt_pb2_grpc.SpeechStub(channel).Recognize), servicer
+        yield functools.partial(_call, calls), servicer
     finally:
-        channel.close()
+        asyncio.run_coroutine_threadsafe(calls.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
         server.stop(0)
 
 
-def _call(rpc, stop: Stop, unavailable_limit_s: float = 5.0):
-    caller = PatientCaller(WorkerMetrics("worker"), 60, 0.2, unavailable_limit_s)
-    return caller.call(rpc, stt_pb2.RecognizeRequest(), "req", stop)
+def _call(calls: RouterCalls, stop: Cancellation):
+    return calls.recognize(stt_pb2.RecognizeRequest(), "req", stop)
 
 
 def test_a_full_service_is_waited_out_not_failed():
     full = Overloaded("every slot is taken", retry_after_s=0.05)
     with refusing(full, full, full) as (call, servicer):
-        assert call(Stop()).request_id == "answered"
+        assert call(Cancellation()).request_id == "answered"
         assert servicer.calls == 4
 
 
 def test_a_service_down_too_long_ends_the_attempt_and_a_refusal_fails_the_job():
     down = NoBackend("no backend")
-    with refusing(*[down] * 50) as (call, _), pytest.raises(Transient, match="UNAVAILABLE"):
-        call(Stop(), unavailable_limit_s=0.3)
+    with (
+        refusing(*[down] * 50, unavailable_limit_s=0.3) as (call, _),
+        pytest.raises(NoBackend, match="UNAVAILABLE"),
+    ):
+        call(Cancellation())
     with refusing(InvalidAudio("audio is silent")) as (call, servicer):
-        with pytest.raises(JobFailed) as failed:
-            call(Stop())
+        with pytest.raises(Relayed) as failed:
+            call(Cancellation())
         assert failed.value.code is grpc.StatusCode.INVALID_ARGUMENT
         assert failed.value.message == "audio is silent" and servicer.calls == 1
 
 
 def test_a_stop_cancels_the_call_in_flight_at_once():
     with refusing("slow") as (call, _):
-        stop = Stop()
-        threading.Timer(0.3, stop.set, ("the job is cancelled",)).start()
+        stop = Cancellation()
+        threading.Timer(0.3, stop.cancel, ("the job is cancelled",)).start()
         started = time.monotonic()
-        with pytest.raises(Stopped, match="cancelled"):
+        with pytest.raises(Cancelled, match="cancelled"):
             call(stop)
         assert time.monotonic() - started < 2

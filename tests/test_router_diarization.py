@@ -28,7 +28,7 @@ def diarization():
 @pytest.fixture(scope="module")
 def router(whisper_server, diarization):
     made = router_settings("en*=whisper_en", whisper_en=whisper_server.target)
-    made.diarization = f"dns:///{diarization.target}"
+    made.routing.diarization = f"dns:///{diarization.target}"
     with running_router(made) as server:
         yield server
 
@@ -111,11 +111,11 @@ def test_no_diarization_service_configured_is_failed_precondition(whisper_server
 
 def test_an_unreachable_diarization_service_is_unavailable(whisper_server):
     made = router_settings("en*=whisper_en", whisper_en=whisper_server.target)
-    made.diarization = f"dns:///127.0.0.1:{unused_port()}"
+    made.routing.diarization = f"dns:///127.0.0.1:{unused_port()}"
     with running_router(made) as router:
         info = router.stub.GetServiceInfo(stt_pb2.GetServiceInfoRequest(), timeout=10)
         entry = next(b for b in info.backends if b.backend_name == "diarization")
-        assert not entry.ready and entry.target == made.diarization
+        assert not entry.ready and entry.target == made.routing.diarization
         with pytest.raises(grpc.RpcError) as refused:
             router.stub.Recognize(with_speakers(clip(THREE)), timeout=60)
     assert refused.value.code() is grpc.StatusCode.UNAVAILABLE

@@ -7,9 +7,11 @@ import grpc
 import pytest
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
-from services.core.health import Lifecycle, State
+from services.core.health import Lifecycle
+from services.core.host import ServerHost
 from services.core.metrics import ServerMetrics
-from services.core.server import speech_grpc_server
+from services.core.names import SPEECH_SERVICE
+from services.core.settings import GrpcServerSettings
 from services.router.settings import RouterSettings
 from tests.support import RunningServer, running_router
 from tests.test_whisper_en import metric
@@ -40,22 +42,22 @@ def answer(name: str, text: str) -> stt_pb2.StreamingRecognizeResponse:
     return stt_pb2.StreamingRecognizeResponse(results=[result], request_id=name)
 
 
-class EchoServer:
+class EchoServer(ServerHost):
     """Hosts an EchoSpeech the way every stt-suite server is hosted, with health SERVING."""
 
+    background_load = False
+
     def __init__(self, servicer: EchoSpeech):
-        self.lifecycle = Lifecycle(["stt.v1.Speech"], ServerMetrics(servicer.name))
+        metrics = ServerMetrics(servicer.name)
+        settings = GrpcServerSettings(grpc_port=0, http_port=0)
+        super().__init__(servicer.name, settings, Lifecycle([SPEECH_SERVICE], metrics), metrics)
         self.servicer = servicer
-        self.grpc_port = self.http_port = 0
 
-    async def start(self) -> None:
-        self._grpc = speech_grpc_server(self.servicer, self.lifecycle, 1 << 20)
-        self.grpc_port = self._grpc.add_insecure_port("127.0.0.1:0")
-        await self._grpc.start()
-        await self.lifecycle.set(State.SERVING)
+    max_message_bytes = 1 << 20
 
-    async def drain(self, grace_s: float) -> None:
-        await self._grpc.stop(grace_s)
+    def add_services(self, server: grpc.aio.Server) -> list[str]:
+        stt_pb2_grpc.add_SpeechServicer_to_server(self.servicer, server)
+        return [SPEECH_SERVICE]
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ what a client gets when every backend refused."""
 import grpc
 import pytest
 
-from services import stack
+from services import registry, stack
 from services.core.errors import Overloaded, Relayed, to_grpc_status
+from services.core.retry import RefusedAttempt, exhausted
 from services.router import config
-from services.router.failover import Refusal, exhausted
 from services.router.routing import RoutingTable
 from services.router.settings import RouterSettings
 
@@ -57,7 +57,7 @@ def test_compact_settings_lie_over_the_routes_file(tmp_path, monkeypatch):
     monkeypatch.setenv("ROUTER_ROUTES_FILE", str(routes_file))
     monkeypatch.setenv("ROUTER_BACKENDS", "whisper_en=ipv4:127.0.0.1:1,127.0.0.1:2")
     monkeypatch.setenv("ROUTER_ROUTES", "EN=hausa_stt")
-    table = RoutingTable(RouterSettings().routing())
+    table = RoutingTable(RouterSettings().routing.table())
     assert table.backends["whisper_en"] == "ipv4:127.0.0.1:1,127.0.0.1:2"
     assert table.backends["hausa_stt"] == "dns:///hausa:50051"
     assert table.route("en-US").backends == ("hausa_stt",)
@@ -73,17 +73,17 @@ def test_the_diarization_target_comes_from_the_file_or_the_setting(tmp_path, mon
         encoding="utf-8",
     )
     monkeypatch.setenv("ROUTER_ROUTES_FILE", str(routes_file))
-    table = RoutingTable(RouterSettings().routing())
+    table = RoutingTable(RouterSettings().routing.table())
     assert table.diarization == "dns:///diarization:50051"
     assert table.pool_targets == {"w": "dns:///w:1", "diarization": "dns:///diarization:50051"}
     monkeypatch.setenv("ROUTER_DIARIZATION", "dns:///other:1")
-    assert RoutingTable(RouterSettings().routing()).diarization == "dns:///other:1"
+    assert RoutingTable(RouterSettings().routing.table()).diarization == "dns:///other:1"
 
 
 def test_a_language_backend_may_not_take_the_diarization_name():
     settings = RouterSettings(routes="en=diarization", backends="diarization=x", diarization="y")
     with pytest.raises(ValueError, match="may not be named 'diarization'"):
-        RoutingTable(settings.routing())
+        RoutingTable(settings.routing.table())
 
 
 @pytest.mark.parametrize(
@@ -98,11 +98,11 @@ def test_a_language_backend_may_not_take_the_diarization_name():
 )
 def test_a_bad_table_is_refused_with_a_reason(routes, backends, message):
     with pytest.raises(ValueError, match=message):
-        RoutingTable(RouterSettings(routes=routes, backends=backends).routing())
+        RoutingTable(RouterSettings(routes=routes, backends=backends).routing.table())
 
 
 def test_the_stack_routes_each_language_to_its_service_then_whisper():
-    members = stack.shifted(stack.MEMBERS, 100)
+    members = stack.shifted(registry.MEMBERS, 100)
     running, skipped = stack.runnable(members, environ={"HAUSA_STT_MODEL": "/models/ha"})
     assert [m.service for m in running] == ["whisper_en", "hausa_stt", "diarization"]
     assert set(skipped) == {"arabic_words"}  # no model configured for it
@@ -117,13 +117,13 @@ def test_the_stack_routes_each_language_to_its_service_then_whisper():
         "ha": ("hausa_stt", "whisper_en"),
         "ar": ("whisper_en",),
     }
-    both = [stack.MEMBERS[0], stack.MEMBERS[1]]
-    assert stack.routing(stack.MEMBERS, both).routes["ha"] == ("hausa_stt", "whisper_en")
+    both = [registry.MEMBERS[0], registry.MEMBERS[1]]
+    assert stack.routing(registry.MEMBERS, both).routes["ha"] == ("hausa_stt", "whisper_en")
 
 
 def test_stack_ports_are_all_different():
     ports = [stack.ROUTER_GRPC_PORT, stack.ROUTER_HTTP_PORT]
-    ports += [p for m in stack.MEMBERS for p in (m.grpc_port, m.http_port)]
+    ports += [p for m in registry.MEMBERS for p in (m.grpc_port, m.http_port)]
     assert len(set(ports)) == len(ports)
 
 
@@ -132,9 +132,9 @@ def test_every_backend_full_gives_the_shortest_retry_hint():
     error = exhausted(
         "en",
         [
-            Refusal("a", full, "busy", 2.5),
-            Refusal("b", grpc.StatusCode.UNAVAILABLE, "down", None),
-            Refusal("c", full, "busy", 0.4),
+            RefusedAttempt("a", full, "busy", 2.5),
+            RefusedAttempt("b", grpc.StatusCode.UNAVAILABLE, "down", None),
+            RefusedAttempt("c", full, "busy", 0.4),
         ],
     )
     status = to_grpc_status(error, "req-1")
@@ -144,7 +144,7 @@ def test_every_backend_full_gives_the_shortest_retry_hint():
 
 
 def test_every_backend_down_is_unavailable():
-    error = exhausted("en", [Refusal("a", grpc.StatusCode.UNAVAILABLE, "down", None)])
+    error = exhausted("en", [RefusedAttempt("a", grpc.StatusCode.UNAVAILABLE, "down", None)])
     assert to_grpc_status(error, "req-1").code is grpc.StatusCode.UNAVAILABLE
 
 

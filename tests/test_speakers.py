@@ -1,11 +1,11 @@
-"""Words labelled with speakers and results split at speaker changes (services/speakers.py)."""
+"""Words labelled with speakers and results split at speaker changes (services/core/speakers.py)."""
 
 import pytest
 from stt.v1 import stt_pb2
 
 from services.core.convert import duration
 from services.core.errors import InvalidConfig
-from services.speakers import SpeakerBounds, check_bounds, label_results
+from services.core.speakers import SpeakerBounds, check_bounds, label_results
 
 
 def turn(start: float, end: float, label: str) -> stt_pb2.SpeakerTurn:

@@ -15,14 +15,15 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
-from services import stack
+from services import registry, stack
+from services.jobs.worker.settings import WORKER_HTTP_PORT
 from tests.support import clip, request, transcript
 
 
 def free_offset() -> int:
     """An offset at which every port of the stack is free now."""
-    ports = [stack.ROUTER_GRPC_PORT, stack.ROUTER_HTTP_PORT, stack.WORKER_HTTP_PORT]
-    ports += [p for m in stack.MEMBERS for p in (m.grpc_port, m.http_port)]
+    ports = [stack.ROUTER_GRPC_PORT, stack.ROUTER_HTTP_PORT, WORKER_HTTP_PORT]
+    ports += [p for m in registry.MEMBERS for p in (m.grpc_port, m.http_port)]
     for _ in range(50):
         offset = random.randrange(1000, 12000)
         if all(_free(port + offset) for port in ports):
@@ -80,8 +81,8 @@ def test_stt_up_serves_through_the_router_and_stops_on_ctrl_c(whisper_model, aud
         labelled = stub.Recognize(speakers, timeout=120).results[0].alternatives[0].words
         assert {w.speaker_label for w in labelled} == {"1"}
         info = stub.GetServiceInfo(stt_pb2.GetServiceInfoRequest(), timeout=10)
-        whisper_port = stack.MEMBERS[0].grpc_port + offset
-        diarization_port = stack.MEMBERS[3].grpc_port + offset
+        whisper_port = registry.MEMBERS[0].grpc_port + offset
+        diarization_port = registry.MEMBERS[3].grpc_port + offset
         assert [b.target for b in info.backends] == [
             f"dns:///127.0.0.1:{whisper_port}",
             f"dns:///127.0.0.1:{diarization_port}",

@@ -9,7 +9,8 @@ import pytest
 from faster_whisper import WhisperModel
 
 from services.core.audio import AudioLimits, AudioSpec, decode
-from services.core.backend import SAMPLE_RATE, Cancellation, DecodeOptions
+from services.core.backend import SAMPLE_RATE, DecodeOptions
+from services.core.cancellation import Cancellation
 from services.whisper_en import window
 from services.whisper_en.backend import WhisperBackend
 from tests.conftest import whisper_settings

@@ -23,12 +23,10 @@ classes by `make docs`.
 def render() -> str:
     parts = [HEADER]
     for name, settings in registry.settings_classes():
-        prefix = settings.model_config.get("env_prefix", "")
         parts.append(f"\n## {name}\n\n| variable | default | meaning |\n|---|---|---|")
-        for field_name, field in settings.model_fields.items():
+        for variable, field in settings.variables():
             default = field.default_factory() if field.default_factory else field.default
-            shown = _show(default)
-            parts.append(f"| `{prefix}{field_name.upper()}` | {shown} | {field.description} |")
+            parts.append(f"| `{variable}` | {_show(default)} | {field.description} |")
     return "\n".join(parts) + "\n"
 
 

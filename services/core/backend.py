@@ -7,13 +7,12 @@ A backend knows nothing of gRPC or protobuf. The core calls `load` and `warm_up`
 from __future__ import annotations
 
 import abc
-import threading
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from services.core.errors import Cancelled, DeadlineExceeded, InvalidConfig, Unimplemented
+from services.core.cancellation import Cancellation
+from services.core.errors import InvalidConfig, Unimplemented
 
 SAMPLE_RATE = 16_000
 
@@ -98,28 +97,6 @@ class BackendInfo:
     device: str
     precision: str
     languages: tuple[str, ...]
-
-
-class Cancellation:
-    """Tells a running inference that its answer is no longer wanted.
-
-    The server cancels it when the client goes away; the deadline is the client's own. Backends
-    call `check` between units of work (segments, windows), so an abandoned request frees its
-    slot soon after, with no need to interrupt the model mid-step.
-    """
-
-    def __init__(self, deadline: float | None = None):
-        self._event = threading.Event()
-        self._deadline = deadline  # time.monotonic() value, or None for no deadline
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    def check(self) -> None:
-        if self._event.is_set():
-            raise Cancelled("the client cancelled the request")
-        if self._deadline is not None and time.monotonic() > self._deadline:
-            raise DeadlineExceeded("the request's deadline passed during inference")
 
 
 class Backend(abc.ABC):

@@ -12,6 +12,8 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from services.core.names import REQUEST_ID_HEADER, RETRY_PUSHBACK_HEADER
+
 ERROR_DOMAIN = "stt-suite"
 
 
@@ -122,12 +124,17 @@ class Relayed(SttError):
     refusal (INVALID_ARGUMENT, DEADLINE_EXCEEDED, ...) with its message and details."""
 
     def __init__(
-        self, code: grpc.StatusCode, message: str, trailing_metadata: tuple[tuple[str, str], ...]
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        trailing_metadata: tuple[tuple[str, str], ...],
+        retry_after_s: float | None = None,
     ):
         super().__init__(message)
         self.code = code
         self.reason = code.name
         self.trailing_metadata = trailing_metadata
+        self.retry_after_s = retry_after_s  # the hint a full service gave, if it gave one
 
 
 def _pack(message) -> any_pb2.Any:
@@ -147,12 +154,12 @@ def to_grpc_status(error: BaseException, request_id: str) -> grpc.Status:
         reason=error.reason, domain=ERROR_DOMAIN, metadata={"request_id": request_id}
     )
     details = [_pack(info)]
-    trailers: list[tuple[str, str]] = [("x-request-id", request_id)]
+    trailers: list[tuple[str, str]] = [(REQUEST_ID_HEADER, request_id)]
     if isinstance(error, Overloaded):
         delay = duration_pb2.Duration()
         delay.FromMilliseconds(max(1, round(error.retry_after_s * 1000)))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
-        trailers.append(("grpc-retry-pushback-ms", str(delay.ToMilliseconds())))
+        trailers.append((RETRY_PUSHBACK_HEADER, str(delay.ToMilliseconds())))
     if isinstance(error, QuotaExceeded):
         violation = error_details_pb2.QuotaFailure.Violation(
             subject=error.subject, description=error.message
@@ -170,8 +177,8 @@ def to_grpc_status(error: BaseException, request_id: str) -> grpc.Status:
 def _relayed_status(error: Relayed, request_id: str) -> grpc.Status:
     # The backend's details (ErrorInfo, RetryInfo) already carry the request id the router
     # sent it; only the trailer is set again so it appears once.
-    trailers = tuple((k, v) for k, v in error.trailing_metadata if k != "x-request-id")
-    return _Status(error.code, error.message, (*trailers, ("x-request-id", request_id)))
+    trailers = tuple((k, v) for k, v in error.trailing_metadata if k != REQUEST_ID_HEADER)
+    return _Status(error.code, error.message, (*trailers, (REQUEST_ID_HEADER, request_id)))
 
 
 class _Status(grpc.Status):

@@ -8,12 +8,26 @@ exports, the router included; `ServiceMetrics` adds a language service's own.
 from __future__ import annotations
 
 import sys
+from typing import Protocol
 
+import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from services.core.errors import SttError
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 RTF_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5)
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class CallLabels(Protocol):
+    """What the metrics read of a call (`services.core.calls.Call`)."""
+
+    method: str
+    language: str
+
+    @property
+    def api(self) -> str: ...
 
 
 class ServerMetrics:
@@ -131,6 +145,16 @@ class ServiceMetrics(ServerMetrics):
             ["service", "version", "model", "device", "precision"],
             registry=r,
         )
+
+    def call_finished(self, call: CallLabels, code: grpc.StatusCode, elapsed_s: float) -> None:
+        self.requests.labels(self.service, call.method, call.language, code.name).inc()
+        self.latency.labels(self.service, call.method).observe(elapsed_s)
+
+    def call_refused(self, call: CallLabels, error: SttError) -> None:
+        if error.code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+            self.rejections.labels(self.service, "overloaded").inc()
+        elif error.code is grpc.StatusCode.UNAVAILABLE:
+            self.rejections.labels(self.service, "not_ready").inc()
 
     def before_scrape(self) -> None:
         self.sample_gpu_memory()

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from services.core import audio as audio_mod
-from services.core.backend import Backend, Cancellation, DecodeOptions, Transcript
+from services.core.backend import Backend, DecodeOptions, Transcript
 from services.core.cache import ResultCache, cache_key
+from services.core.cancellation import Cancellation
 from services.core.chunking import Piece, one_utterance, pack_spans, whole
 from services.core.metrics import ServiceMetrics
 from services.core.tracing import tracer

@@ -1,6 +1,6 @@
-"""The scope of one request on any server (language service or router): its request id, its
-server span joined to the caller's trace, and the context variables that put both into every
-log line written while it is served."""
+"""The scope of one request on any server: its request id, its server span joined to the
+caller's trace, and the context variables that put both into every log line written while it
+is served. `services.core.calls` opens one for every call."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from opentelemetry import trace
 
 from services.core import tracing
 from services.core.logs import request_id_var, trace_id_var
+from services.core.names import REQUEST_ID_HEADER
 
-REQUEST_ID_HEADER = "x-request-id"
-SPEECH = "stt.v1.Speech"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -29,20 +28,6 @@ class RequestScope:
     def outgoing_metadata(self) -> tuple[tuple[str, str], ...]:
         """Metadata for a call made on this request's behalf: its id and trace context."""
         return ((REQUEST_ID_HEADER, self.request_id), *tracing.inject({}).items())
-
-
-@contextlib.contextmanager
-def request_scope(
-    method: str, context, service: str, rpc_service: str = SPEECH
-) -> Iterator[RequestScope]:
-    """Serves one call of `<rpc_service>/<method>`; the caller sets `scope.code` on failure."""
-    with open_scope(
-        f"{rpc_service}/{method}",
-        context.invocation_metadata() or (),
-        context.time_remaining(),
-        {"stt.service": service},
-    ) as scope:
-        yield scope
 
 
 @contextlib.contextmanager
@@ -75,11 +60,3 @@ def open_scope(
             span.set_attribute("rpc.grpc.status_code", scope.code.value[0])
             trace_id_var.reset(tokens[1])
             request_id_var.reset(tokens[0])
-
-
-def abandoned_code(context) -> grpc.StatusCode:
-    """Why a call ended early: its deadline passed, or the client cancelled it."""
-    remaining = context.time_remaining()
-    if remaining is not None and remaining <= 0:
-        return grpc.StatusCode.DEADLINE_EXCEEDED
-    return grpc.StatusCode.CANCELLED

@@ -11,14 +11,15 @@ import time
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
 import services
-from services.core import convert
+from services.core import convert, languages
 from services.core.backend import Backend
-from services.core.calls import UnaryCalls
+from services.core.calls import Call, CallScope
 from services.core.gate import Gate
 from services.core.health import Lifecycle, State
 from services.core.metrics import ServiceMetrics
+from services.core.names import SPEECH_SERVICE
 from services.core.recognizer import Recognition, Recognizer
-from services.core.requests import SPEECH, RequestScope
+from services.core.rpc import stream_rpc, unary_rpc
 from services.core.settings import ServiceSettings
 from services.core.slots import InferenceSlots
 from services.core.stream_servicer import StreamServicer
@@ -33,6 +34,10 @@ INFO_STATES = {
 
 
 class SpeechServicer(stt_pb2_grpc.SpeechServicer):
+    api = "stt"
+    rpc_service = SPEECH_SERVICE
+    request_id_of = None
+
     def __init__(
         self,
         service: str,
@@ -40,6 +45,7 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         backend: Backend,
         recognizer: Recognizer,
         gate: Gate,
+        calls: CallScope,
         lifecycle: Lifecycle,
         metrics: ServiceMetrics,
     ):
@@ -53,16 +59,11 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         self._slots = InferenceSlots(gate, metrics, service, settings.inference_nice)
         self._caching = settings.cache_size > 0
         self._streams = StreamServicer(service, settings, backend, self._slots, metrics)
-        self._calls = UnaryCalls(service, SPEECH, lifecycle, metrics)
+        self.calls = calls
 
-    async def Recognize(self, request, context):
-        language = request.config.language_code
-        return await self._answer("Recognize", language, self._recognize, request, context)
-
-    async def DetectLanguage(self, request, context):
-        return await self._answer("DetectLanguage", "", self._detect, request, context)
-
-    async def _recognize(self, request, context, scope: RequestScope, started: float):
+    @unary_rpc
+    async def Recognize(self, call: Call, request):
+        call.language = languages.metric_label(request.config.language_code)
         job = convert.to_job(
             request, self._backend.info.languages, self._service, self._settings.vad_enabled
         )
@@ -70,37 +71,37 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
         # Hashing megabytes of audio would stall the event loop: do it on a thread, and only
         # when there is a cache to look in.
         cached = await asyncio.to_thread(self._recognizer.cached, job) if self._caching else None
-        recognition = cached or await self._slots.run(context, self._recognizer.run, job)
+        recognition = cached or await self._slots.run(call, self._recognizer.run, job)
         response = convert.to_response(
             recognition,
             request.config,
-            request_id=scope.request_id,
+            request_id=call.request_id,
             model=self._backend.info.model,
             service=self._service,
-            processing_s=time.perf_counter() - started,
+            processing_s=time.perf_counter() - call.started,
         )
-        self._observe_success(recognition, time.perf_counter() - started)
-        return response, response.language_code
+        self._observe_success(recognition, time.perf_counter() - call.started)
+        call.language = response.language_code
+        return response
 
-    async def _detect(self, request, context, scope: RequestScope, started: float):
+    @unary_rpc
+    async def DetectLanguage(self, call: Call, request):
         job = convert.to_detection_job(request, self._settings.vad_enabled)
-        detection = await self._slots.run(context, self._recognizer.detect, job)
-        response = stt_pb2.DetectLanguageResponse(
+        detection = await self._slots.run(call, self._recognizer.detect, job)
+        call.language = detection.language or "unknown"
+        return stt_pb2.DetectLanguageResponse(
             language_code=detection.language,
             language_probability=detection.probability,
-            request_id=scope.request_id,
+            request_id=call.request_id,
             service=self._service,
             model=self._backend.info.model,
-            processing_time=convert.duration(time.perf_counter() - started),
+            processing_time=convert.duration(time.perf_counter() - call.started),
         )
-        return response, detection.language or "unknown"
 
-    async def _answer(self, method: str, language: str, handler, request, context):
-        return await self._calls.answer(method, language, handler, request, context)
-
-    async def StreamingRecognize(self, request_iterator, context):
-        requests = aiter(request_iterator)
-        await self._answer("StreamingRecognize", "", self._streams.serve, requests, context)
+    @stream_rpc
+    async def StreamingRecognize(self, call: Call, requests):
+        async for response in self._streams.serve(call, requests):
+            yield response
 
     async def GetServiceInfo(self, request, context):
         info = self._backend_info()

@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from services.core.backend import Cancellation
+from services.core.calls import Call
+from services.core.cancellation import Cancellation
 from services.core.gate import Gate
 from services.core.metrics import ServiceMetrics
 from services.core.priority import model_threads
@@ -27,14 +28,12 @@ class InferenceSlots:
         self._service = service
         self._executor = model_threads(gate.max_concurrency, "inference", nice)
 
-    async def run(self, context, work: Callable[..., T], *args) -> T:
+    async def run(self, call: Call, work: Callable[..., T], *args) -> T:
         """Runs `work(*args, cancellation)` on a worker thread while holding a slot; waits in
         the gate's queue within the call's deadline, or raises `Overloaded`."""
-        remaining = context.time_remaining()
-        await self._gate.acquire(remaining)
+        await self._gate.acquire(call.remaining())
         self._update_gauges()
-        deadline = time.monotonic() + remaining if remaining is not None else None
-        cancellation = Cancellation(deadline)
+        cancellation = Cancellation(call.deadline)
         held_since = time.monotonic()
         run = contextvars.copy_context().run  # the worker logs and traces as this request
         loop = asyncio.get_running_loop()

@@ -13,14 +13,26 @@ from services.core.errors import InvalidConfig
 MIN_SPEECH_END_MS, MAX_SPEECH_END_MS = 64, 10_000
 
 
-def to_stream_setup(
-    first: stt_pb2.StreamingRecognizeRequest, served: tuple[str, ...], service: str
-) -> tuple[stt_pb2.StreamingRecognitionConfig, AudioSpec, DecodeOptions]:
-    """Reads the stream's first message, which must carry its configuration."""
+def require_config(first) -> None:
+    """The first-message rule of every streaming API served (stt.v1, Google, Riva: their
+    messages share the `streaming_request` oneof): the configuration comes first, alone."""
     if first is None or first.WhichOneof("streaming_request") != "streaming_config":
         raise InvalidConfig(
             "the first message of a stream must carry streaming_config; audio_content follows"
         )
+
+
+def require_audio(message) -> None:
+    """Every message after the first carries audio."""
+    if message.WhichOneof("streaming_request") != "audio_content":
+        raise InvalidConfig("streaming_config may only be sent once, in the first message")
+
+
+def to_stream_setup(
+    first: stt_pb2.StreamingRecognizeRequest, served: tuple[str, ...], service: str
+) -> tuple[stt_pb2.StreamingRecognitionConfig, AudioSpec, DecodeOptions]:
+    """Reads the stream's first message, which must carry its configuration."""
+    require_config(first)
     streaming = first.streaming_config
     config = streaming.config
     if streaming.HasField("speech_end_timeout"):

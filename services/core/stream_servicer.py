@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from services.core import stream_convert
 from services.core.backend import Backend
+from services.core.calls import Call
 from services.core.endpointer import EndpointSettings
-from services.core.errors import InvalidConfig
 from services.core.metrics import ServiceMetrics
-from services.core.requests import RequestScope
 from services.core.settings import ServiceSettings
 from services.core.slots import InferenceSlots
 from services.core.stream_audio import stream_decoder
 from services.core.streaming import Final, StreamSession, StreamSettings
+
+Response = stream_convert.Response
 
 
 class StreamServicer:
@@ -44,9 +46,9 @@ class StreamServicer:
             max_stream_s=settings.stream_max_seconds,
         )
 
-    async def serve(self, requests, context, scope: RequestScope, started: float):
-        """One StreamingRecognize call; returns no response (they are written as they come)
-        and the language to count the call under."""
+    async def serve(self, call: Call, requests) -> AsyncIterator[Response]:
+        """One StreamingRecognize call: its responses, as the session makes them, while the
+        audio still arrives."""
         streaming, spec, options = stream_convert.to_stream_setup(
             await anext(requests, None), self._backend.info.languages, self._service
         )
@@ -58,30 +60,32 @@ class StreamServicer:
         decoder = stream_decoder(spec, self._settings.stream_max_buffer_bytes)
         events: asyncio.Queue = asyncio.Queue()
         session = StreamSession(
-            lambda audio, opts: self._slots.run(context, self._backend.transcribe, audio, opts),
+            lambda audio, opts: self._slots.run(call, self._backend.transcribe, audio, opts),
             options,
             self._session_settings(streaming),
             events.put_nowait,
             interim_results=streaming.interim_results,
             single_utterance=streaming.single_utterance,
         )
-        writer = asyncio.create_task(self._send_events(events, streaming, context, scope))
+        feeding = asyncio.create_task(self._feed(requests, decoder, session, events))
         self._metrics.active_streams.labels(self._service).inc()
         try:
-            await self._feed(requests, decoder, session)
-            events.put_nowait(None)
-            await writer  # every event out before the call ends
+            while (event := await events.get()) is not None:
+                response = self._response(event, streaming, call.request_id)
+                if response is not None:
+                    yield response
+            await feeding  # its failure, if it failed, is the call's
+            call.language = options.language or "detect"
         finally:
-            # On failure or cancellation the client may never read again: stop writing.
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
+            # On failure or cancellation the client may never read again: stop feeding.
+            feeding.cancel()
+            await asyncio.gather(feeding, return_exceptions=True)
             await session.cancel()
             decoder.abandon()
             self._metrics.active_streams.labels(self._service).dec()
             self._metrics.stream_duration.labels(self._service).observe(
-                time.perf_counter() - started
+                time.perf_counter() - call.started
             )
-        return None, options.language or "detect"
 
     def _session_settings(self, streaming) -> StreamSettings:
         """The service's stream settings, with the pause the client chose for this stream."""
@@ -91,26 +95,27 @@ class StreamServicer:
         endpoint = replace(self._defaults.endpoint, end_silence_ms=pause_ms)
         return replace(self._defaults, endpoint=endpoint)
 
-    async def _feed(self, requests, decoder, session: StreamSession) -> None:
+    async def _feed(self, requests, decoder, session: StreamSession, events) -> None:
         """Audio messages into the session until the client half-closes or the utterance
-        of a single-utterance stream ends."""
-        async for message in requests:
-            if message.WhichOneof("streaming_request") != "audio_content":
-                raise InvalidConfig("streaming_config may only be sent once, in the first message")
-            await session.push(decoder.feed(message.audio_content))
-            if session.closed:
-                return
-        await session.push(decoder.close())
-        await session.finish()
+        of a single-utterance stream ends; then the end of the events."""
+        try:
+            async for message in requests:
+                stream_convert.require_audio(message)
+                await session.push(decoder.feed(message.audio_content))
+                if session.closed:
+                    return
+            await session.push(decoder.close())
+            await session.finish()
+        finally:
+            events.put_nowait(None)
 
-    async def _send_events(self, events: asyncio.Queue, streaming, context, scope) -> None:
-        while (event := await events.get()) is not None:
-            response = stream_convert.event_response(event, streaming)
-            if isinstance(event, Final) and event.latency_s is not None:
-                self._metrics.final_latency.labels(self._service).observe(event.latency_s)
-            if response is None:
-                continue
-            if response.results and not response.results[0].is_final:
-                self._metrics.interim_results.labels(self._service).inc()
-            response.request_id = scope.request_id
-            await context.write(response)
+    def _response(self, event, streaming, request_id: str) -> Response | None:
+        response = stream_convert.event_response(event, streaming)
+        if isinstance(event, Final) and event.latency_s is not None:
+            self._metrics.final_latency.labels(self._service).observe(event.latency_s)
+        if response is None:
+            return None
+        if response.results and not response.results[0].is_final:
+            self._metrics.interim_results.labels(self._service).inc()
+        response.request_id = request_id
+        return response

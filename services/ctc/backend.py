@@ -7,14 +7,8 @@ import math
 
 import numpy as np
 
-from services.core.backend import (
-    SAMPLE_RATE,
-    Backend,
-    BackendInfo,
-    Cancellation,
-    DecodeOptions,
-    Transcript,
-)
+from services.core.backend import SAMPLE_RATE, Backend, BackendInfo, DecodeOptions, Transcript
+from services.core.cancellation import Cancellation
 from services.core.errors import InvalidConfig
 from services.ctc import decoding, scoring, windows
 from services.ctc import device as device_mod

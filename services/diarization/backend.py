@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.core.backend import SAMPLE_RATE, BackendInfo, Cancellation
+from services.core.backend import SAMPLE_RATE, BackendInfo
+from services.core.cancellation import Cancellation
+from services.core.speakers import SpeakerBounds
 from services.core.vad import Span
-from services.speakers import SpeakerBounds
 
 __all__ = ["SAMPLE_RATE", "BackendInfo", "Diarization", "DiarizationBackend", "Turn"]
 

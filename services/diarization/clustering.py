@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 
-from services.speakers import SpeakerBounds
+from services.core.speakers import SpeakerBounds
 
 
 def cluster(

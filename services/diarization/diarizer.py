@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.core import audio as audio_mod
-from services.core.backend import Cancellation
+from services.core.cancellation import Cancellation
 from services.core.metrics import ServiceMetrics
 from services.core.recognizer import stage
+from services.core.speakers import SpeakerBounds
 from services.core.vad import VoiceActivityDetector
 from services.diarization.backend import Diarization, DiarizationBackend
-from services.speakers import SpeakerBounds
 
 # Longest speech region heard as one: a longer one is cut at its longest inner pause.
 MAX_SPAN_S = 30.0

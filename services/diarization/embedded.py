@@ -7,14 +7,15 @@ from importlib import metadata
 
 import numpy as np
 
-from services.core.backend import BackendInfo, Cancellation
+from services.core.backend import BackendInfo
+from services.core.cancellation import Cancellation
+from services.core.speakers import SpeakerBounds
 from services.core.vad import Span
 from services.diarization.backend import Diarization, DiarizationBackend
 from services.diarization.clustering import cluster
 from services.diarization.settings import EMBEDDED, DiarizationSettings
 from services.diarization.turns import to_turns
 from services.diarization.windows import SpeakerEncoder
-from services.speakers import SpeakerBounds
 
 # Resolution of turn boundaries: windows vote on frames this long.
 FRAME_S = 0.1

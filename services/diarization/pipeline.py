@@ -13,11 +13,12 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from services.core.backend import BackendInfo, Cancellation
+from services.core.backend import BackendInfo
+from services.core.cancellation import Cancellation
+from services.core.speakers import SpeakerBounds
 from services.core.vad import Span
 from services.diarization.backend import SAMPLE_RATE, Diarization, DiarizationBackend, Turn
 from services.diarization.settings import DiarizationSettings
-from services.speakers import SpeakerBounds
 
 
 class PyannoteBackend(DiarizationBackend):

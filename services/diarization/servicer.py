@@ -1,5 +1,5 @@
 """The stt.v1.Diarization servicer: reads the request, runs the diarizer in an inference slot,
-answers with the turns. Readiness, errors and metrics are the core's (`UnaryCalls`)."""
+answers with the turns. Readiness, errors and metrics are the core's (`CallScope`)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,28 @@ import time
 
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
-from services.core.calls import UnaryCalls
+from services.core.calls import Call, CallScope
 from services.core.convert import audio_spec, duration
 from services.core.errors import InvalidAudio
 from services.core.gate import Gate
-from services.core.health import Lifecycle
-from services.core.requests import RequestScope
+from services.core.names import DIARIZATION_SERVICE
+from services.core.rpc import unary_rpc
 from services.core.slots import InferenceSlots
+from services.core.speakers import SpeakerBounds, check_bounds
 from services.diarization.backend import DiarizationBackend
 from services.diarization.diarizer import DiarizationJob, DiarizationResult, Diarizer
 from services.diarization.metrics import DiarizationMetrics
 from services.diarization.settings import DiarizationSettings
-from services.speakers import SpeakerBounds, check_bounds
 
-DIARIZATION = stt_pb2.DESCRIPTOR.services_by_name["Diarization"].full_name
 # The metrics' language label: diarization hears any language ("und", undetermined).
 ANY_LANGUAGE = "und"
 
 
 class DiarizationServicer(stt_pb2_grpc.DiarizationServicer):
+    api = "stt"
+    rpc_service = DIARIZATION_SERVICE
+    request_id_of = None
+
     def __init__(
         self,
         service: str,
@@ -33,7 +36,7 @@ class DiarizationServicer(stt_pb2_grpc.DiarizationServicer):
         backend: DiarizationBackend,
         diarizer: Diarizer,
         gate: Gate,
-        lifecycle: Lifecycle,
+        calls: CallScope,
         metrics: DiarizationMetrics,
     ):
         self._service = service
@@ -42,17 +45,16 @@ class DiarizationServicer(stt_pb2_grpc.DiarizationServicer):
         self._diarizer = diarizer
         self._metrics = metrics
         self._slots = InferenceSlots(gate, metrics, service, settings.inference_nice)
-        self._calls = UnaryCalls(service, DIARIZATION, lifecycle, metrics)
+        self.calls = calls
 
-    async def Diarize(self, request, context):
-        return await self._calls.answer("Diarize", ANY_LANGUAGE, self._diarize, request, context)
-
-    async def _diarize(self, request, context, scope: RequestScope, started: float):
+    @unary_rpc
+    async def Diarize(self, call: Call, request):
+        call.language = ANY_LANGUAGE
         job = to_job(request, self._settings)
-        result = await self._slots.run(context, self._diarizer.run, job)
-        elapsed = time.perf_counter() - started
+        result = await self._slots.run(call, self._diarizer.run, job)
+        elapsed = time.perf_counter() - call.started
         self._observe(result, elapsed)
-        return self._response(result, scope.request_id, elapsed), ANY_LANGUAGE
+        return self._response(result, call.request_id, elapsed)
 
     def _response(
         self, result: DiarizationResult, request_id: str, elapsed_s: float

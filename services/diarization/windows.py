@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.core.backend import SAMPLE_RATE, Cancellation
+from services.core.backend import SAMPLE_RATE
+from services.core.cancellation import Cancellation
 from services.core.vad import Span
 
 # Resemblyzer's own loudness target for the encoder's input: quiet speech is raised to it.

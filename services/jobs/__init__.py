@@ -1,3 +1,3 @@
-"""Long audio as durable jobs: LongRunningRecognize accepts a job into a store (SQLite file or
-PostgreSQL), workers claim it with a lease, transcribe it in chunks through the router, and
-the google.longrunning Operations service reports on it."""
+"""Long audio as durable jobs: the job store (SQLite file or PostgreSQL) that the router's
+LongRunningRecognize and Operations use, and the workers (`services.jobs.worker`) that claim
+jobs with a lease and transcribe them in chunks through the router."""

@@ -1,18 +1,10 @@
-"""Every Prometheus metric of the jobs, defined once (see docs/metrics.md).
-
-The router exports the queue as the store holds it (read at each scrape) and counts the jobs it
-accepts and cancels; each worker counts the jobs it ends, their latency and audio, lease
-expiries, heartbeats and retried chunks.
-"""
+"""The job metrics the router exports (see docs/metrics.md): the queue as the store holds it
+(read at each scrape), and the jobs it accepts and cancels. A worker's own are in
+`services/jobs/worker/metrics.py`; both count ended jobs in `stt_jobs_finished`."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-from services.core.metrics import ServerMetrics
-
-# From acceptance to the end: seconds for a short clip, hours for a long one behind a queue.
-JOB_DURATION_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800)
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 def finished_counter(registry: CollectorRegistry) -> Counter:
@@ -41,44 +33,3 @@ class QueueMetrics:
             registry=registry,
         )
         self.finished = finished_counter(registry)
-
-
-class WorkerMetrics(ServerMetrics):
-    def __init__(self, service: str, registry: CollectorRegistry | None = None):
-        super().__init__(service, registry)
-        r = self.registry
-        self.finished = finished_counter(r)
-        self.latency = Histogram(
-            "stt_job_duration_seconds",
-            "Time from a job's acceptance to its end, for the jobs this worker ended.",
-            ["service", "code"],
-            buckets=JOB_DURATION_BUCKETS,
-            registry=r,
-        )
-        self.audio_seconds = Counter(
-            "stt_job_audio_seconds",
-            "Seconds of job audio transcribed (divide by 3600 for hours).",
-            ["service", "language"],
-            registry=r,
-        )
-        self.lease_expiries = Counter(
-            "stt_job_lease_expiries",
-            "Jobs this worker took over because their worker stopped renewing its lease.",
-            ["service"],
-            registry=r,
-        )
-        self.heartbeats = Counter(
-            "stt_worker_heartbeats",
-            "Lease renewals, by outcome: renewed, cancelled, lost (taken over or deleted), error.",
-            ["service", "outcome"],
-            registry=r,
-        )
-        self.chunk_retries = Counter(
-            "stt_job_chunk_retries",
-            "Chunk Recognize calls refused and tried again, by status code.",
-            ["service", "code"],
-            registry=r,
-        )
-        self.busy = Gauge(
-            "stt_worker_busy", "1 while the worker runs a job, else 0.", ["service"], registry=r
-        )

@@ -77,6 +77,11 @@ class Job:
         return self.state in FINISHED
 
 
+def usage_day(epoch_s: float) -> str:
+    """The UTC day a job's audio counts against its tenant's quota."""
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch_s))
+
+
 class Claim(NamedTuple):
     job: Job
     token: str

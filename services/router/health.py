@@ -10,7 +10,7 @@ a backend that is down never restarts the router or takes it out of its Service.
 from __future__ import annotations
 
 from services.core.health import Lifecycle
-from services.core.server import SPEECH_SERVICE
+from services.core.names import SPEECH_SERVICE
 from services.router.metrics import RouterMetrics
 
 # The health entry that follows the router's own lifecycle (started, not draining), as /readyz.

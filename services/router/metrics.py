@@ -4,16 +4,18 @@
 `unknown` for a code no route matches, so clients' spellings of a code never multiply series.
 `api` is the API a request came through: `stt` (stt.v1), `google`, `riva` or `openai`; its
 `method` is the stt.v1 call it became (`Recognize`, `StreamingRecognize`, `DetectLanguage`,
-`LongRunningRecognize`).
+`LongRunningRecognize`, and `Diarize` relayed to the diarization service for the job workers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from services.core.metrics import ServerMetrics
+from services.core.errors import Relayed, SttError
+from services.core.metrics import CallLabels, ServerMetrics
 from services.jobs.metrics import QueueMetrics
 
 # Finer than a language service's: the router's own share of a request is a millisecond or less.
@@ -96,6 +98,16 @@ class RouterMetrics(ServerMetrics):
         self.jobs = QueueMetrics(r)
         # Reads the job queue's size from the store at each scrape, when the router has one.
         self.sample_queue: Callable[[], None] | None = None
+
+    def call_finished(self, call: CallLabels, code: grpc.StatusCode, elapsed_s: float) -> None:
+        self.requests.labels(self.service, call.api, call.method, call.language, code.name).inc()
+        self.latency.labels(self.service, call.api, call.method).observe(elapsed_s)
+
+    def call_refused(self, call: CallLabels, error: SttError) -> None:
+        if isinstance(error, Relayed):
+            return  # the backend's answer, counted as an attempt
+        reason = error.reason.lower()
+        self.rejections.labels(self.service, call.api, call.method, call.language, reason).inc()
 
     def before_scrape(self) -> None:
         if self.sample_queue is not None:

@@ -17,14 +17,13 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from stt.v1 import stt_pb2, stt_pb2_grpc
+from stt.v1 import stt_pb2_grpc
 
-from services.core.server import SPEECH_SERVICE
+from services.core.names import SPEECH_SERVICE
 from services.router.metrics import RouterMetrics
-from services.router.settings import RouterSettings
+from services.router.settings import ChannelSettings
 
 log = logging.getLogger("stt.router.pool")
-DIARIZATION_SERVICE = stt_pb2.DESCRIPTOR.services_by_name["Diarization"].full_name
 # A replica that went away is tried again within seconds, not gRPC's default two minutes.
 RECONNECT_BACKOFF_MS = (500, 5_000)
 _SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -38,7 +37,7 @@ def service_config(health_service: str) -> dict:
 
 
 def channel_options(
-    settings: RouterSettings, health_service: str = SPEECH_SERVICE
+    settings: ChannelSettings, health_service: str = SPEECH_SERVICE
 ) -> list[tuple[str, object]]:
     return [
         ("grpc.service_config", json.dumps(service_config(health_service))),
@@ -56,7 +55,7 @@ def channel_options(
 
 
 class BackendChannel:
-    """One named backend target: its channels and stubs, and whether it was last seen serving.
+    """One named backend target: its channels and stubs, and whether it was last seen healthy.
 
     Streams go over a twin channel of the synchronous API: grpc.aio reports INTERNAL instead
     of the backend's own status when a backend ends a stream while a message is being sent
@@ -83,7 +82,7 @@ class BackendChannel:
         self.health = health_pb2_grpc.HealthStub(self.health_channel)
         self.stream_channel = grpc.insecure_channel(target, options=options)
         self.streams = stt_pb2_grpc.SpeechStub(self.stream_channel)
-        self.serving = False
+        self.healthy = False  # its health check last said SERVING
 
     async def close(self) -> None:
         await self.channel.close()
@@ -95,7 +94,7 @@ class BackendPool:
     def __init__(
         self,
         backends: dict[str, str],
-        settings: RouterSettings,
+        settings: ChannelSettings,
         metrics: RouterMetrics,
         on_change: Callable[[], Awaitable[None]],
         health_services: dict[str, str] | None = None,
@@ -116,8 +115,8 @@ class BackendPool:
     def __iter__(self) -> Iterator[BackendChannel]:
         return iter(self._backends.values())
 
-    def serving(self, name: str) -> bool:
-        return self._backends[name].serving
+    def healthy(self, name: str) -> bool:
+        return self._backends[name].healthy
 
     async def start(self) -> None:
         """Opens every channel (on the running loop, as grpc.aio needs), checks each backend
@@ -153,9 +152,9 @@ class BackendPool:
             serving = reply.status == _SERVING
         except grpc.aio.AioRpcError:
             serving = False  # unreachable, or no replica is serving
-        if serving == backend.serving:
+        if serving == backend.healthy:
             return False
-        backend.serving = serving
+        backend.healthy = serving
         self._metrics.backend_up.labels(self._metrics.service, backend.name).set(int(serving))
         log.info(
             "backend health changed",

@@ -1,153 +1,140 @@
-"""Hosts the router: its backend pool, request path and job store; on the gRPC port
-stt.v1.Speech and google.longrunning.Operations with health and reflection, and the Google and
-Riva services; on the HTTP port metrics, probes and
+"""Hosts the router on the core's `ServerHost`: its backend pool, request path and job store;
+on the gRPC port stt.v1.Speech, stt.v1.Diarization and google.longrunning.Operations with
+health and reflection, and the Google and Riva services; on the HTTP port metrics, probes and
 the OpenAI audio API. Drains like a language service on SIGTERM."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 
 import grpc
-from google.longrunning import operations_pb2, operations_pb2_grpc
+from google.longrunning import operations_pb2_grpc
+from stt.v1 import stt_pb2_grpc
 
 from services.core.audio import AudioLimits
-from services.core.health import State
-from services.core.http import HttpServer
-from services.core.server import DRAIN_POLL_S, speech_grpc_server
-from services.jobs.db import open_database
-from services.jobs.intake import JobIntake
-from services.jobs.operations import STT_API, STT_DIALECT
-from services.jobs.service import OperationsServicer
-from services.jobs.store import Store
+from services.core.calls import CallScope
+from services.core.host import ServerHost
+from services.core.names import DIARIZATION_SERVICE, OPERATIONS_SERVICE, SPEECH_SERVICE
+from services.jobs.settings import open_store
 from services.router.dropin import google_jobs, riva_service
 from services.router.dropin.google_service import API as GOOGLE_API
 from services.router.dropin.google_service import GoogleSpeech
 from services.router.dropin.openai_routes import openai_routes
 from services.router.dropin.riva_service import RivaSpeech
 from services.router.health import RouterLifecycle
+from services.router.jobs.intake import JobIntake, QuotaPolicy
+from services.router.jobs.operations import STT_API, STT_DIALECT
+from services.router.jobs.servicer import OperationsServicer
 from services.router.metrics import RouterMetrics
-from services.router.path import ROUTER, RequestPath
-from services.router.pool import DIARIZATION_SERVICE, BackendPool
+from services.router.path import RequestPath
+from services.router.pool import BackendPool
 from services.router.routing import DIARIZATION_BACKEND, RoutingTable
-from services.router.servicer import RouterServicer
+from services.router.servicer import RouterDiarization, RouterServicer
 from services.router.settings import RouterSettings
 
 log = logging.getLogger("stt.router")
-OPERATIONS_SERVICE = operations_pb2.DESCRIPTOR.services_by_name["Operations"].full_name
+ROUTER = "router"
 
 
-def open_store(settings: RouterSettings) -> Store:
-    database = open_database(
-        settings.data_dir, settings.database_url, settings.database_connections
-    )
-    return Store(database, settings.result_ttl_s)
+class RouterServer(ServerHost):
+    background_load = False  # it loads nothing: it serves once it listens
 
-
-class RouterServer:
     def __init__(self, settings: RouterSettings, table: RoutingTable | None = None):
-        self.settings = settings
-        self.table = table or RoutingTable(settings.routing())
-        self.metrics = RouterMetrics(ROUTER)
-        self.lifecycle = RouterLifecycle(self.table.languages, self.metrics)
+        self.table = table or RoutingTable(settings.routing.table())
+        metrics = RouterMetrics(ROUTER)
+        lifecycle = RouterLifecycle(self.table.languages, metrics)
         self.pool = BackendPool(
             self.table.pool_targets,
-            settings,
-            self.metrics,
+            settings.channels,
+            metrics,
             self._backends_changed,
             {DIARIZATION_BACKEND: DIARIZATION_SERVICE},
         )
-        self.path = RequestPath(settings, self.table, self.pool, self.lifecycle, self.metrics)
-        self.store = open_store(settings) if settings.jobs_enabled else None
+        self.path = RequestPath(settings, self.table, self.pool, metrics)
+        # No log line per call: a line costs a cache hit through the router about a tenth
+        # more CPU (bench.router), and each backend logs the call under the same request id.
+        self.calls = CallScope(
+            ROUTER, lifecycle, metrics, settings.failover.default_timeout_s, log_each_call=False
+        )
+        self.store = open_store(settings.jobs) if settings.jobs.enabled else None
         # Jobs answer in the dialect they came in, even with that API since switched off.
         dialects = {STT_API: STT_DIALECT, GOOGLE_API: google_jobs.DIALECT}
         self.operations = OperationsServicer(
-            self.path, self.store, self._intake(), self.metrics, dialects
+            self.calls,
+            self.store,
+            self._intake(settings),
+            self.path.job_language,
+            metrics,
+            settings.jobs.wait_max_s,
+            dialects,
         )
-        self.metrics.sample_queue = self.operations.sample_queue
-        self.servicer = RouterServicer(self.path, self.operations)
-        routes = openai_routes(self.path) if settings.openai_audio_api else []
-        self.http = HttpServer(
-            settings.host, settings.http_port, self.lifecycle, self.metrics, routes
-        )
-        self._grpc: grpc.aio.Server | None = None
-        self.grpc_port = 0
+        metrics.sample_queue = self.operations.sample_queue
+        routes = []
+        if settings.openai.audio_api:
+            routes = openai_routes(self.calls, self.path, settings.openai.max_request_bytes)
+        super().__init__(ROUTER, settings, lifecycle, metrics, routes)
 
     @property
-    def http_port(self) -> int:
-        return self.http.port
+    def max_message_bytes(self) -> int:
+        return self.settings.max_message_bytes
 
-    async def start(self) -> None:
-        """Opens the backend channels, checks every backend once, then starts serving."""
-        await self.lifecycle.set(State.STARTING)
-        await self.pool.start()
-        handlers, reflected = self._dropin_services()
-        self._grpc = speech_grpc_server(
-            self.servicer,
-            self.lifecycle,
-            self.settings.max_message_bytes,
-            handlers,
-            [*reflected, OPERATIONS_SERVICE],
+    def add_services(self, server: grpc.aio.Server) -> list[str]:
+        speech = RouterServicer(
+            self.calls, self.path, self.operations, self.lifecycle, self.max_message_bytes
         )
-        operations_pb2_grpc.add_OperationsServicer_to_server(self.operations, self._grpc)
-        address = f"{self.settings.host}:{self.settings.grpc_port}"
-        self.grpc_port = self._grpc.add_insecure_port(address)
-        await self._grpc.start()
-        await self.http.start()
-        await self.lifecycle.set(State.SERVING)
+        stt_pb2_grpc.add_SpeechServicer_to_server(speech, server)
+        stt_pb2_grpc.add_DiarizationServicer_to_server(
+            RouterDiarization(self.calls, self.path), server
+        )
+        operations_pb2_grpc.add_OperationsServicer_to_server(self.operations, server)
+        reflected = [SPEECH_SERVICE, DIARIZATION_SERVICE, OPERATIONS_SERVICE]
+        # Google's package ships no service descriptor, so reflection cannot list it.
+        if self.settings.google.speech_api:
+            server.add_generic_rpc_handlers(
+                (GoogleSpeech(self.calls, self.path, self.operations).handler(),)
+            )
+        if self.settings.riva.asr_api:
+            server.add_generic_rpc_handlers((RivaSpeech(self.calls, self.path).handler(),))
+            reflected.append(riva_service.SERVICE)
+        return reflected
+
+    async def open(self) -> None:
+        """Opens the backend channels and checks every backend once."""
+        await self.pool.start()
+
+    async def load(self) -> None:
         log.info(
-            "listening",
+            "routing",
             extra={
-                "grpc_port": self.grpc_port,
-                "http_port": self.http_port,
                 "routes": {r.pattern: list(r.backends) for r in self.table.routes},
                 "backends": self.table.backends,
                 "diarization": self.table.diarization,
             },
         )
 
-    async def wait_loaded(self) -> bool:
-        """The router loads nothing: it is up once started."""
-        return True
+    def busy(self) -> int:
+        return self.calls.in_flight
 
-    async def drain(self, grace_s: float) -> None:
-        """Refuses new requests, lets those in flight finish within `grace_s`, then stops."""
-        await self.lifecycle.set(State.DRAINING)
-        log.info("draining", extra={"grace_s": grace_s, "in_flight": self.path.in_flight})
-        deadline = time.monotonic() + grace_s
-        while self.path.in_flight and time.monotonic() < deadline:
-            await asyncio.sleep(DRAIN_POLL_S)
-        if self._grpc is not None:
-            await self._grpc.stop(max(0.0, deadline - time.monotonic()))
+    async def close(self) -> None:
         await self.pool.close()
         self.path.shutdown()
-        await self.http.stop()
         if self.store is not None:
             self.store.close()
-        log.info("stopped")
 
-    def _intake(self) -> JobIntake | None:
+    def _intake(self, settings: RouterSettings) -> JobIntake | None:
         """LongRunningRecognize's checks and quota, when the router keeps jobs."""
         if self.store is None:
             return None
-        limits = AudioLimits(self.settings.max_message_bytes, self.settings.job_max_audio_seconds)
-        return JobIntake(self.store, self.table, self.settings.quota_policy(), limits)
-
-    def _dropin_services(self) -> tuple[list[grpc.GenericRpcHandler], list[str]]:
-        """The Google and Riva services the settings switch on, and their names to reflect
-        (Google's package ships no service descriptor, so reflection cannot list it)."""
-        handlers, reflected = [], []
-        if self.settings.google_speech_api:
-            handlers.append(GoogleSpeech(self.path, self.operations).handler())
-        if self.settings.riva_asr_api:
-            handlers.append(RivaSpeech(self.path).handler())
-            reflected.append(riva_service.SERVICE)
-        return handlers, reflected
+        jobs = settings.jobs
+        limits = AudioLimits(settings.max_message_bytes, jobs.job_max_audio_seconds)
+        quota = QuotaPolicy(
+            jobs.job_quota_hours, dict(jobs.job_quota_overrides), settings.tenant_header
+        )
+        return JobIntake(self.store, quota, limits)
 
     async def _backends_changed(self) -> None:
         covered = {
-            route.pattern: any(self.pool.serving(name) for name in route.backends)
+            route.pattern: any(self.pool.healthy(name) for name in route.backends)
             for route in self.table.routes
         }
         await self.lifecycle.cover(covered)

@@ -1,64 +1,79 @@
-"""The router's stt.v1.Speech: each call goes down the router's request path (see `path.py`),
-which routes it to a backend for its language, with failover; LongRunningRecognize goes to the
-job store (see `services/jobs/service.py`)."""
+"""The router's stt.v1 front ends: `stt.v1.Speech`, whose calls go down the router's request
+path (see `path.py`), routed to a backend for their language with failover, and
+LongRunningRecognize to the job store (see `jobs/servicer.py`); and `stt.v1.Diarization`,
+relayed to the diarization service (the job workers label speakers through it)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from stt.v1 import stt_pb2_grpc
 
-from services.jobs.service import OperationsServicer
-from services.router import grpc_front
-from services.router.failover import Call
-from services.router.info import service_info
-from services.router.path import Incoming, RequestPath
+import services
+from services.core.calls import Call, CallScope
+from services.core.names import DIARIZATION_SERVICE, SPEECH_SERVICE
+from services.core.rpc import stream_rpc, unary_rpc
+from services.core.servicer import INFO_STATES
+from services.router.health import RouterLifecycle
+from services.router.jobs.servicer import OperationsServicer
+from services.router.path import RequestPath
 
 API = "stt"
 
 
 class RouterServicer(stt_pb2_grpc.SpeechServicer):
-    def __init__(self, path: RequestPath, operations: OperationsServicer):
+    api = API
+    rpc_service = SPEECH_SERVICE
+    request_id_of = None
+
+    def __init__(
+        self,
+        calls: CallScope,
+        path: RequestPath,
+        operations: OperationsServicer,
+        lifecycle: RouterLifecycle,
+        max_message_bytes: int,
+    ):
+        self.calls = calls
         self._path = path
         self._operations = operations
+        self._lifecycle = lifecycle
+        self._max_message_bytes = max_message_bytes
 
-    async def Recognize(self, request, context):
-        return await self._unary(
-            "Recognize", context, lambda call, _: self._path.recognize(call, request)
-        )
+    @unary_rpc
+    async def Recognize(self, call: Call, request):
+        return await self._path.recognize(call, request)
 
-    async def LongRunningRecognize(self, request, context):
-        return await self._unary(
-            "LongRunningRecognize",
-            context,
-            lambda call, incoming: self._operations.accept(call, request, incoming.metadata),
-        )
+    @unary_rpc
+    async def LongRunningRecognize(self, call: Call, request):
+        return await self._operations.accept(call, request)
 
-    async def DetectLanguage(self, request, context):
-        return await self._unary(
-            "DetectLanguage", context, lambda call, _: self._path.detect(call, request)
-        )
+    @unary_rpc
+    async def DetectLanguage(self, call: Call, request):
+        return await self._path.detect(call, request)
 
-    async def StreamingRecognize(self, request_iterator, context):
-        incoming = Incoming.from_grpc(API, "stt.v1.Speech/StreamingRecognize", context)
-
-        async def relay(call):
-            requests = aiter(request_iterator)
-            async for response in self._path.stream(call, await anext(requests, None), requests):
-                yield response
-
-        async for response in grpc_front.streaming(
-            self._path, "StreamingRecognize", incoming, context, relay
-        ):
+    @stream_rpc
+    async def StreamingRecognize(self, call: Call, requests):
+        async for response in self._path.stream(call, await anext(requests, None), requests):
             yield response
 
     async def GetServiceInfo(self, request, context):
-        path = self._path
-        return await service_info(path.table, path.pool, path.lifecycle, path.settings)
+        info = await self._path.describe()
+        info.version = services.__version__
+        info.ready = self._lifecycle.all_covered
+        info.state = INFO_STATES[self._lifecycle.state]
+        info.max_audio_bytes = self._max_message_bytes
+        return info
 
-    async def _unary(self, method: str, context, work: Callable[[Call, Incoming], Awaitable]):
-        """One unary stt.v1 call down the request path: `work(call, incoming)` answers it."""
-        incoming = Incoming.from_grpc(API, f"stt.v1.Speech/{method}", context)
-        return await grpc_front.unary(
-            self._path, method, incoming, context, lambda call: work(call, incoming)
-        )
+
+class RouterDiarization(stt_pb2_grpc.DiarizationServicer):
+    api = API
+    rpc_service = DIARIZATION_SERVICE
+    request_id_of = None
+
+    def __init__(self, calls: CallScope, path: RequestPath):
+        self.calls = calls
+        self._path = path
+
+    @unary_rpc
+    async def Diarize(self, call: Call, request):
+        call.language = "und"
+        return await self._path.diarize(call, request)

@@ -1,5 +1,8 @@
-"""Router settings, read from `ROUTER_*`: where it listens, its routing table (see
-`services/router/config.py` for the two forms), and the bounds of failover and health checks."""
+"""Router settings, read from `ROUTER_*`, nested by concern: where it listens (the core's
+server settings), its routing table (see `services/router/config.py` for the two forms), its
+backends' channels and health checks, failover, stream relays, jobs, and each drop-in API.
+Every variable keeps its flat name (`ROUTER_MAX_ATTEMPTS` is `settings.failover.max_attempts`).
+"""
 
 from __future__ import annotations
 
@@ -9,19 +12,20 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from services.core.server import MESSAGE_HEADROOM_BYTES
-from services.core.settings import ServerSettings
-from services.jobs.intake import QuotaPolicy
+from services.core.names import (
+    DEFAULT_MAX_AUDIO_BYTES,
+    JOB_MAX_AUDIO_SECONDS,
+    MESSAGE_HEADROOM_BYTES,
+    MIN_PING_INTERVAL_S,
+    TENANT_HEADER,
+    message_limit,
+)
+from services.core.settings import GrpcServerSettings, SettingsGroup, group
 from services.jobs.settings import StoreSettings
 from services.router import config
 
-# The language services' default audio limit, so the router takes whatever they take.
-DEFAULT_MAX_MESSAGE_BYTES = 2 * 64 * 1024 * 1024 + MESSAGE_HEADROOM_BYTES
 
-
-class RouterSettings(StoreSettings, ServerSettings):
-    model_config = SettingsConfigDict(env_prefix="ROUTER_")
-
+class RoutingSettings(SettingsGroup):
     routes_file: Path | None = Field(
         None, description="YAML routing table: backends, routes and detector (see the README)."
     )
@@ -47,8 +51,52 @@ class RouterSettings(StoreSettings, ServerSettings):
     diarization: str = Field(
         "",
         description="gRPC target of the diarization service (e.g. `dns:///diarization:50051`), "
-        "for Recognize with speaker diarization; empty: the routes file's, else none.",
+        "for Recognize with speaker diarization and the job workers' Diarize; empty: the "
+        "routes file's, else none.",
     )
+
+    @field_validator("backends", mode="before")
+    @classmethod
+    def _parse_backends(cls, value: object) -> object:
+        return config.parse_backends(value) if isinstance(value, str) else value
+
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _parse_routes(cls, value: object) -> object:
+        return config.parse_routes(value) if isinstance(value, str) else value
+
+    def table(self) -> config.RoutingConfig:
+        """The routing table: the file's, with these settings' entries over it."""
+        base = config.load_file(self.routes_file) if self.routes_file else config.RoutingConfig()
+        routes: dict[str, tuple[str, ...]] = {}
+        for pattern, chain in self.routes.items():
+            config.add_route(routes, pattern, tuple(chain))
+        top = config.RoutingConfig(dict(self.backends), routes, self.detector, self.diarization)
+        return base.overlay(top)
+
+
+class ChannelSettings(SettingsGroup):
+    """The channels to the backends and their health checks."""
+
+    health_interval_s: float = Field(
+        1.0, gt=0, description="Time between health checks of each backend."
+    )
+    health_timeout_s: float = Field(1.0, gt=0, description="Deadline of one health check.")
+    info_timeout_s: float = Field(
+        2.0, gt=0, description="Deadline for each backend's answer to GetServiceInfo."
+    )
+    keepalive_time_s: float = Field(
+        30.0,
+        ge=MIN_PING_INTERVAL_S,
+        description="Ping an idle backend connection this often to find dead ones (servers "
+        f"refuse pings more frequent than every {MIN_PING_INTERVAL_S:g} s).",
+    )
+    keepalive_timeout_s: float = Field(
+        10.0, gt=0, description="A ping unanswered this long closes the connection."
+    )
+
+
+class FailoverSettings(SettingsGroup):
     max_attempts: int = Field(
         4, ge=1, description="Most backend calls one request makes, over replicas and fallbacks."
     )
@@ -60,26 +108,11 @@ class RouterSettings(StoreSettings, ServerSettings):
     default_timeout_s: float = Field(
         300.0, gt=0, description="Deadline given to backend calls when the client set none."
     )
-    health_interval_s: float = Field(
-        1.0, gt=0, description="Time between health checks of each backend."
-    )
-    health_timeout_s: float = Field(1.0, gt=0, description="Deadline of one health check.")
-    info_timeout_s: float = Field(
-        2.0, gt=0, description="Deadline for each backend's answer to GetServiceInfo."
-    )
-    keepalive_time_s: float = Field(
-        30.0, ge=10, description="Ping an idle backend connection this often to find dead ones."
-    )
-    keepalive_timeout_s: float = Field(
-        10.0, gt=0, description="A ping unanswered this long closes the connection."
-    )
-    max_message_bytes: int = Field(
-        DEFAULT_MAX_MESSAGE_BYTES,
-        gt=0,
-        description="Largest request message accepted, in bytes; also the largest "
-        "LongRunningRecognize audio content (the default takes an hour of 16 kHz 16-bit WAV, "
-        "and so of any compressed format).",
-    )
+
+
+class RelaySettings(SettingsGroup):
+    """StreamingRecognize relayed to the backends."""
+
     max_streams: int = Field(
         64, ge=1, description="Streams relayed at once; past it RESOURCE_EXHAUSTED."
     )
@@ -90,8 +123,15 @@ class RouterSettings(StoreSettings, ServerSettings):
         "answer; a longer stream is not retried.",
     )
 
+
+class JobSettings(StoreSettings):
+    """The job store (see `StoreSettings`), and LongRunningRecognize and Operations."""
+
     job_max_audio_seconds: float = Field(
-        4 * 3600.0, gt=0, description="Longest LongRunningRecognize audio content accepted."
+        JOB_MAX_AUDIO_SECONDS,
+        gt=0,
+        description="Longest LongRunningRecognize audio content accepted (the workers' "
+        "WORKER_MAX_AUDIO_SECONDS has the same default).",
     )
     job_quota_hours: float = Field(
         0.0,
@@ -101,10 +141,6 @@ class RouterSettings(StoreSettings, ServerSettings):
     job_quota_overrides: Annotated[dict[str, float], NoDecode] = Field(
         default_factory=dict,
         description="Quotas of particular tenants, `tenant=hours;...`, over job_quota_hours.",
-    )
-    tenant_header: str = Field(
-        "x-tenant-id",
-        description="Metadata key that names the tenant a job is charged to (else `default`).",
     )
     wait_max_s: float = Field(
         60.0, gt=0, description="Longest WaitOperation wait, whatever the request asks."
@@ -118,51 +154,69 @@ class RouterSettings(StoreSettings, ServerSettings):
         pairs = (entry.partition("=") for entry in value.split(";") if entry.strip())
         return {tenant.strip(): float(hours) for tenant, _, hours in pairs}
 
-    @field_validator("tenant_header")
-    @classmethod
-    def _metadata_key(cls, value: str) -> str:
-        return value.strip().lower()  # gRPC metadata keys arrive in lower case
 
-    def quota_policy(self) -> QuotaPolicy:
-        return QuotaPolicy(self.job_quota_hours, dict(self.job_quota_overrides), self.tenant_header)
+class GoogleSettings(SettingsGroup):
+    prefix = "GOOGLE_"
 
-    google_speech_api: bool = Field(
+    speech_api: bool = Field(
         True,
         description="Serve google.cloud.speech.v1.Speech on the gRPC port, for the clients "
         "of Google Cloud Speech v1.",
     )
-    riva_asr_api: bool = Field(
+
+
+class RivaSettings(SettingsGroup):
+    prefix = "RIVA_"
+
+    asr_api: bool = Field(
         True,
         description="Serve nvidia.riva.asr.RivaSpeechRecognition on the gRPC port, for the "
         "clients of NVIDIA Riva ASR.",
     )
-    openai_audio_api: bool = Field(
+
+
+class OpenAISettings(SettingsGroup):
+    prefix = "OPENAI_"
+
+    audio_api: bool = Field(
         True,
         description="Serve the OpenAI audio API (/v1/audio/transcriptions, "
         "/v1/audio/translations, /v1/models) on the HTTP port.",
     )
-    openai_max_request_bytes: int = Field(
-        64 * 1024 * 1024 + MESSAGE_HEADROOM_BYTES,
+    max_request_bytes: int = Field(
+        DEFAULT_MAX_AUDIO_BYTES + MESSAGE_HEADROOM_BYTES,
         gt=0,
         description="Largest OpenAI API request (the audio file and the form) in bytes; "
-        "past it HTTP 413.",
+        "past it HTTP 413. The default is a language service's default audio limit and room "
+        "for the form.",
     )
 
-    @field_validator("backends", mode="before")
-    @classmethod
-    def _parse_backends(cls, value: object) -> object:
-        return config.parse_backends(value) if isinstance(value, str) else value
 
-    @field_validator("routes", mode="before")
-    @classmethod
-    def _parse_routes(cls, value: object) -> object:
-        return config.parse_routes(value) if isinstance(value, str) else value
+class RouterSettings(GrpcServerSettings):
+    model_config = SettingsConfigDict(env_prefix="ROUTER_")
 
-    def routing(self) -> config.RoutingConfig:
-        """The routing table: the file's, with these settings' entries over it."""
-        base = config.load_file(self.routes_file) if self.routes_file else config.RoutingConfig()
-        routes: dict[str, tuple[str, ...]] = {}
-        for pattern, chain in self.routes.items():
-            config.add_route(routes, pattern, tuple(chain))
-        top = config.RoutingConfig(dict(self.backends), routes, self.detector, self.diarization)
-        return base.overlay(top)
+    max_message_bytes: int = Field(
+        message_limit(DEFAULT_MAX_AUDIO_BYTES),
+        gt=0,
+        description="Largest request message accepted, in bytes; also the largest "
+        "LongRunningRecognize audio content. The default is the transport limit of a language "
+        "service with its default audio limit, so the router takes whatever the services take "
+        "(an hour of 16 kHz 16-bit WAV, and so of any compressed format).",
+    )
+    tenant_header: str = Field(
+        TENANT_HEADER,
+        description="Metadata key that names the tenant a job is charged to (else `default`).",
+    )
+    routing: RoutingSettings = group(RoutingSettings, "The routing table.")
+    channels: ChannelSettings = group(ChannelSettings, "Backend channels and health checks.")
+    failover: FailoverSettings = group(FailoverSettings, "Failover between backends.")
+    streams: RelaySettings = group(RelaySettings, "Streams relayed to backends.")
+    jobs: JobSettings = group(JobSettings, "The job store, LongRunningRecognize, Operations.")
+    google: GoogleSettings = group(GoogleSettings, "The Google Cloud Speech v1 API.")
+    riva: RivaSettings = group(RivaSettings, "The NVIDIA Riva ASR API.")
+    openai: OpenAISettings = group(OpenAISettings, "The OpenAI audio API.")
+
+    @field_validator("tenant_header")
+    @classmethod
+    def _metadata_key(cls, value: str) -> str:
+        return value.strip().lower()  # gRPC metadata keys arrive in lower case

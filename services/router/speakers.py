@@ -2,7 +2,7 @@
 
 The router asks the language service for the words (with their offsets) and the diarization
 service for the speaker turns, at the same time, then labels each word with its speaker and
-splits the results where the speaker changes (`services.speakers.label_results`). A request
+splits the results where the speaker changes (`services.core.speakers.label_results`). A request
 that asks for diarization when no diarization service is configured is FAILED_PRECONDITION
 (retrying cannot help); one whose diarization service is down or unreachable is UNAVAILABLE,
 like any backend's.
@@ -16,10 +16,11 @@ from collections.abc import Awaitable, Callable
 
 from stt.v1 import stt_pb2
 
+from services.core.calls import Call
 from services.core.errors import FailedPrecondition, InvalidArgument, NoBackend
-from services.router.failover import Call, Failover
+from services.core.speakers import check_bounds, label_results
+from services.router.failover import Failover
 from services.router.routing import DIARIZATION_BACKEND, RoutingTable
-from services.speakers import check_bounds, label_results
 
 Transcribe = Callable[[stt_pb2.RecognizeRequest, Call], Awaitable[stt_pb2.RecognizeResponse]]
 
@@ -50,32 +51,40 @@ class SpeakerLabels:
     async def recognize(
         self, request: stt_pb2.RecognizeRequest, call: Call, transcribe: Transcribe
     ) -> stt_pb2.RecognizeResponse:
+        self._require()
+        words = stt_pb2.RecognizeRequest()
+        words.CopyFrom(request)
+        words.config.enable_word_time_offsets = True  # words need times to meet turns
+        words.config.ClearField("diarization_config")
+        diarize = stt_pb2.DiarizeRequest(config=request.config, audio=request.audio)
+        response, diarized = await _both(transcribe(words, call), self._diarize(diarize, call))
+        labelled = label_results(response.results, diarized.turns)
+        del response.results[:]
+        response.results.extend(labelled)
+        return response
+
+    async def diarize(self, request: stt_pb2.DiarizeRequest, call: Call) -> stt_pb2.DiarizeResponse:
+        """Diarize relayed to the diarization service, with failover."""
+        self._require()
+        return await self._diarize(request, call)
+
+    def _require(self) -> None:
         if not self._table.diarization:
             raise FailedPrecondition(
                 "config.diarization_config.enable_speaker_diarization needs the diarization "
                 "service, and this router has none configured (set ROUTER_DIARIZATION or "
                 "`diarization:` in the routes file)"
             )
-        words = stt_pb2.RecognizeRequest()
-        words.CopyFrom(request)
-        words.config.enable_word_time_offsets = True  # words need times to meet turns
-        words.config.ClearField("diarization_config")
-        response, diarized = await _both(transcribe(words, call), self._diarize(request, call))
-        labelled = label_results(response.results, diarized.turns)
-        del response.results[:]
-        response.results.extend(labelled)
-        return response
 
     async def _diarize(
-        self, request: stt_pb2.RecognizeRequest, call: Call
+        self, request: stt_pb2.DiarizeRequest, call: Call
     ) -> stt_pb2.DiarizeResponse:
-        diarize = stt_pb2.DiarizeRequest(config=request.config, audio=request.audio)
         try:
             return await self._failover.call(
                 call,
                 (DIARIZATION_BACKEND,),
                 lambda b, timeout: b.diarization.Diarize(
-                    diarize, timeout=timeout, metadata=call.metadata
+                    request, timeout=timeout, metadata=call.outgoing
                 ),
             )
         except NoBackend as error:

@@ -13,11 +13,12 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import grpc
 from stt.v1 import stt_pb2
 
-from services.core.errors import DeadlineExceeded, Overloaded
-from services.router.failover import RETRYABLE, Call, Failover, exhausted, refusal, relayed
+from services.core.calls import Call
+from services.core.errors import Overloaded
+from services.router.failover import Failover
+from services.router.pool import BackendChannel
 
 # A stream refused for want of a relay thread may try again about this much later.
 STREAM_RETRY_S = 1.0
@@ -108,34 +109,24 @@ class StreamRelay:
     async def _attempts(
         self, call: Call, chain: tuple[str, ...], messages: ClientMessages
     ) -> AsyncIterator[stt_pb2.StreamingRecognizeResponse]:
-        refusals = []
-        plan = self._failover.plan(chain)
-        for position, name in enumerate(plan):
-            timeout = call.remaining()
-            if timeout <= 0:
-                raise DeadlineExceeded(f"the deadline passed after {position} backend attempts")
-            try:
-                async for response in self._one(name, timeout, call, messages):
-                    messages.answered = True
-                    yield response
-                self._failover.count(call, "attempts", name, grpc.StatusCode.OK)
-                return
-            except grpc.RpcError as error:
-                self._failover.count(call, "attempts", name, error.code())
-                if error.code() not in RETRYABLE or not messages.replayable:
-                    raise relayed(error) from None
-                refusals.append(refusal(name, error))
-                if position + 1 < len(plan):
-                    self._failover.count(call, "failovers", name, error.code())
-        raise exhausted(call.language, refusals)
+        answers = self._failover.stream(
+            call,
+            chain,
+            lambda backend, timeout: self._one(backend, timeout, call, messages),
+            lambda: messages.replayable,
+        )
+        async for response in answers:
+            messages.answered = True
+            yield response
 
     async def _one(
-        self, name: str, timeout: float, call: Call, messages: ClientMessages
+        self, backend: BackendChannel, timeout: float, call: Call, messages: ClientMessages
     ) -> AsyncIterator[stt_pb2.StreamingRecognizeResponse]:
         loop = asyncio.get_running_loop()
         requests = _blocking(messages.feed(), loop)
-        stub = self._failover.pool[name].streams
-        responses = stub.StreamingRecognize(requests, timeout=timeout, metadata=call.metadata)
+        responses = backend.streams.StreamingRecognize(
+            requests, timeout=timeout, metadata=call.outgoing
+        )
         try:
             while True:
                 response = await loop.run_in_executor(self._executor, next, responses, _END)

@@ -14,12 +14,12 @@ from services.core.backend import (
     SAMPLE_RATE,
     Backend,
     BackendInfo,
-    Cancellation,
     DecodeOptions,
     Segment,
     Transcript,
     Word,
 )
+from services.core.cancellation import Cancellation
 from services.whisper_en import bundled, window
 from services.whisper_en.settings import WhisperSettings
 from services.whisper_en.window import FittedWhisperModel

@@ -130,13 +130,10 @@ the `http` port and calls the router's Service; in the router's pod (the embedde
       value: {{ $root.Values.drain.graceSeconds | quote }}
     - name: WORKER_LOG_LEVEL
       value: {{ $root.Values.logLevel | quote }}
-    # Each chunk goes through the router's Recognize: its routes, failover and limits apply.
+    # Each chunk goes through the router's Recognize, and a job's speakers through its
+    # Diarize: its routes, failover and limits apply.
     - name: WORKER_TARGET
       value: {{ ternary (printf "localhost:%d" (int $root.Values.ports.grpc)) $router $embedded | quote }}
-    {{- with include "stt-suite.diarizationTarget" $root }}
-    - name: WORKER_DIARIZATION_TARGET
-      value: {{ . | quote }}
-    {{- end }}
     {{- include "stt-suite.storeEnv" (list $root "WORKER_") | trim | nindent 4 }}
     {{- with include "stt-suite.settingsEnv" (list "WORKER_" $w.settings) }}
     {{- . | nindent 4 }}

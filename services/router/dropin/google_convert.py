@@ -13,7 +13,7 @@ from __future__ import annotations
 from google.cloud.speech_v1.types import cloud_speech
 from stt.v1 import stt_pb2
 
-from services.core.errors import InvalidConfig
+from services.core.stream_convert import require_config
 from services.router.dropin.fields import (
     copy_phrases,
     pinned_backend,
@@ -58,10 +58,7 @@ def stream_setup(
     first, backends: list[str]
 ) -> tuple[stt_pb2.StreamingRecognizeRequest, str | None]:
     """The stream's first message (its streaming_config) as stt.v1, and its pinned backend."""
-    if first is None or first.WhichOneof("streaming_request") != "streaming_config":
-        raise InvalidConfig(
-            "the first message of a stream must carry streaming_config; audio_content follows"
-        )
+    require_config(first)
     streaming = first.streaming_config
     refuse_streamed_speakers(
         streaming.config.diarization_config.enable_speaker_diarization, "streaming_config.config"

@@ -13,9 +13,9 @@ from urllib.parse import urlparse
 from google.cloud.speech_v1.types import cloud_speech
 from stt.v1 import stt_pb2
 
-from services.jobs.operations import Dialect
 from services.router.dropin.fields import unsupported
 from services.router.dropin.google_convert import ROUTED_MODELS, google_results, recognition_config
+from services.router.jobs.operations import Dialect
 
 LongRunningRecognizeRequest = cloud_speech.LongRunningRecognizeRequest.pb()
 LongRunningRecognizeResponse = cloud_speech.LongRunningRecognizeResponse.pb()

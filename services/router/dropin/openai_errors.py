@@ -62,6 +62,5 @@ def retry_after_s(error: SttError) -> float | None:
     if isinstance(error, Overloaded):
         return error.retry_after_s
     if isinstance(error, Relayed) and error.code is Code.RESOURCE_EXHAUSTED:
-        pushback = dict(error.trailing_metadata).get("grpc-retry-pushback-ms", "")
-        return int(pushback) / 1000 if pushback.isdigit() else None
+        return error.retry_after_s
     return None

@@ -21,7 +21,9 @@ from services.router.dropin.openai_form import AudioAsk
 
 
 @dataclass(frozen=True)
-class Segment:
+class Cue:
+    """One result as the OpenAI formats show it: a subtitle cue, a verbose_json segment."""
+
     start: float
     end: float
     text: str
@@ -29,7 +31,7 @@ class Segment:
     words: tuple[tuple[str, float, float], ...]  # (word, start, end)
 
 
-def segments(response: stt_pb2.RecognizeResponse) -> list[Segment]:
+def segments(response: stt_pb2.RecognizeResponse) -> list[Cue]:
     found = []
     for result in response.results:
         if not result.alternatives:
@@ -39,7 +41,7 @@ def segments(response: stt_pb2.RecognizeResponse) -> list[Segment]:
             (w.word, _seconds(w.start_offset), _seconds(w.end_offset)) for w in best.words
         )
         found.append(
-            Segment(
+            Cue(
                 _seconds(result.result_start_offset),
                 _seconds(result.result_end_offset),
                 best.transcript,
@@ -66,7 +68,7 @@ def render(ask: AudioAsk, response: stt_pb2.RecognizeResponse) -> Response:
 
 
 def verbose(
-    ask: AudioAsk, response: stt_pb2.RecognizeResponse, parts: list[Segment], text: str
+    ask: AudioAsk, response: stt_pb2.RecognizeResponse, parts: list[Cue], text: str
 ) -> dict:
     duration = _seconds(response.audio_duration)
     body: dict = {
@@ -96,7 +98,7 @@ def verbose(
     return body
 
 
-def subtitles(parts: list[Segment], decimal: str) -> str:
+def subtitles(parts: list[Cue], decimal: str) -> str:
     """SRT cues (numbered, with a comma before the milliseconds) or WebVTT cues (a dot)."""
     cues = []
     for number, part in enumerate((p for p in parts if p.text), start=1):

@@ -19,12 +19,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from stt.v1 import stt_pb2
 
+from services.core.calls import CallScope, Incoming, Refusal
 from services.core.errors import NotFound, SttError
-from services.core.requests import REQUEST_ID_HEADER
+from services.core.names import REQUEST_ID_HEADER
 from services.router.dropin import openai_form as form
 from services.router.dropin import openai_formats as formats
 from services.router.dropin.openai_errors import error_body, error_response
-from services.router.path import Incoming, Refused, RequestPath
+from services.router.path import RequestPath
 
 API = "openai"
 CHUNK_BYTES = 64 * 1024  # the file goes to a stream in messages of this size
@@ -34,8 +35,8 @@ FILE_PAUSE_MS = 2000
 OWNER = "stt-suite"
 
 
-def openai_routes(path: RequestPath) -> list[Route]:
-    audio = OpenAIAudio(path)
+def openai_routes(calls: CallScope, path: RequestPath, max_request_bytes: int) -> list[Route]:
+    audio = OpenAIAudio(calls, path, max_request_bytes)
     return [
         Route("/v1/audio/transcriptions", audio.transcriptions, methods=["POST"]),
         Route("/v1/audio/translations", audio.translations, methods=["POST"]),
@@ -45,8 +46,10 @@ def openai_routes(path: RequestPath) -> list[Route]:
 
 
 class OpenAIAudio:
-    def __init__(self, path: RequestPath):
+    def __init__(self, calls: CallScope, path: RequestPath, max_request_bytes: int):
+        self._calls = calls
         self._path = path
+        self._max_request_bytes = max_request_bytes
         self._started = int(time.time())  # a model's "created": when this router began
 
     async def transcriptions(self, request: Request) -> Response:
@@ -74,29 +77,21 @@ class OpenAIAudio:
     async def _audio(self, request: Request, task: str) -> Response:
         incoming = Incoming(API, f"POST {request.url.path}", _headers(request), None)
         try:
-            fields = await form.read_form(request, self._path.settings.openai_max_request_bytes)
+            fields = await form.read_form(request, self._max_request_bytes)
             ask = await form.audio_ask(fields, task, self._path.backends)
-        except SttError as error:
-            return await self._refuse(incoming, error)
+        except SttError as error:  # a request that cannot be read is counted all the same
+            refusal = self._calls.refuse("Recognize", incoming, error)
+            return error_response(refusal.error, refusal.request_id)
         if ask.stream:
             return await self._stream(ask, incoming)
         try:
-            async with self._path.serving("Recognize", incoming) as call:
+            async with self._calls.serving("Recognize", incoming) as call:
                 response = await self._path.recognize(call, ask.request, ask.backend)
                 answer = formats.render(ask, response)
                 answer.headers[REQUEST_ID_HEADER] = call.request_id
                 return answer
-        except Refused as refused:
-            return error_response(refused.error, refused.request_id)
-
-    async def _refuse(self, incoming: Incoming, error: SttError) -> Response:
-        """A request refused before it became one, counted and traced like any other."""
-        try:
-            async with self._path.serving("Recognize", incoming):
-                raise error
-        except Refused as refused:
-            return error_response(refused.error, refused.request_id)
-        raise AssertionError("unreachable: serving re-raises every error as Refused")
+        except Refusal as refusal:
+            return error_response(refusal.error, refusal.request_id)
 
     async def _stream(self, ask: form.AudioAsk, incoming: Incoming) -> Response:
         """Runs the stream in a task of its own (its request scope lives in one task), and
@@ -108,7 +103,7 @@ class OpenAIAudio:
         if isinstance(head, str):  # the request id comes first
             headers[REQUEST_ID_HEADER] = head
             head = await items.get()
-        if isinstance(head, Refused):
+        if isinstance(head, Refusal):
             await producer
             return error_response(head.error, head.request_id)
 
@@ -127,7 +122,7 @@ class OpenAIAudio:
     async def _produce(self, ask: form.AudioAsk, incoming: Incoming, items: asyncio.Queue) -> None:
         texts: list[str] = []
         try:
-            async with self._path.serving("StreamingRecognize", incoming) as call:
+            async with self._calls.serving("StreamingRecognize", incoming) as call:
                 items.put_nowait(call.request_id)
                 first, rest = _stream_messages(ask.request)
                 async for response in self._path.stream(call, first, rest, ask.backend):
@@ -136,8 +131,8 @@ class OpenAIAudio:
                         texts.append(text)
                         items.put_nowait(formats.event("transcript.text.delta", delta=delta))
                 items.put_nowait(formats.event("transcript.text.done", text=" ".join(texts)))
-        except Refused as refused:
-            items.put_nowait(formats.error_event(error_body(refused.error)) if texts else refused)
+        except Refusal as refusal:
+            items.put_nowait(formats.error_event(error_body(refusal.error)) if texts else refusal)
         finally:
             items.put_nowait(None)
 

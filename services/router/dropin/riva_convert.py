@@ -16,6 +16,7 @@ from riva.client.proto import riva_audio_pb2
 from stt.v1 import stt_pb2
 
 from services.core.errors import InvalidConfig
+from services.core.stream_convert import require_config
 from services.router.dropin.fields import (
     copy_phrases,
     pinned_backend,
@@ -51,10 +52,7 @@ def recognize_request(
 def stream_setup(
     first: riva.StreamingRecognizeRequest | None, backends: list[str]
 ) -> tuple[stt_pb2.StreamingRecognizeRequest, str | None]:
-    if first is None or first.WhichOneof("streaming_request") != "streaming_config":
-        raise InvalidConfig(
-            "the first message of a stream must carry streaming_config; audio_content follows"
-        )
+    require_config(first)
     _refuse_runtime_config(first)
     streaming = first.streaming_config
     refuse_streamed_speakers(

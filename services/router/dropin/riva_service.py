@@ -10,23 +10,31 @@ from __future__ import annotations
 import grpc
 from riva.client.proto import riva_asr_pb2 as riva
 
+from services.core.calls import Call, CallScope
 from services.core.errors import InvalidConfig
-from services.core.requests import REQUEST_ID_HEADER
-from services.router import grpc_front
+from services.core.rpc import generic_handler, stream_rpc, unary_rpc
 from services.router.dropin import riva_convert as convert
-from services.router.info import backend_infos
-from services.router.path import Incoming, RequestPath
+from services.router.path import RequestPath
 
 SERVICE = riva.DESCRIPTOR.services_by_name["RivaSpeechRecognition"].full_name
 API = "riva"
 
 
 class RivaSpeech:
-    def __init__(self, path: RequestPath):
+    api = API
+    rpc_service = SERVICE
+
+    def __init__(self, calls: CallScope, path: RequestPath):
+        self.calls = calls
         self._path = path
 
+    @staticmethod
+    def request_id_of(message) -> str:
+        """Riva's own request id, when the client set one, becomes the call's."""
+        return message.id.value
+
     def handler(self) -> grpc.GenericRpcHandler:
-        return grpc_front.generic_handler(
+        return generic_handler(
             SERVICE,
             {
                 "Recognize": (self.Recognize, riva.RecognizeRequest, riva.RecognizeResponse),
@@ -45,46 +53,33 @@ class RivaSpeech:
             },
         )
 
-    async def Recognize(self, request, context):
-        incoming = _incoming("Recognize", context, request.id.value)
+    @unary_rpc
+    async def Recognize(self, call: Call, request):
+        stt_request, backend = convert.recognize_request(request, self._path.backends)
+        response = await self._path.recognize(call, stt_request, backend)
+        return convert.recognize_response(response, call.request_id)
 
-        async def work(call):
-            stt_request, backend = convert.recognize_request(request, self._path.backends)
-            response = await self._path.recognize(call, stt_request, backend)
-            return convert.recognize_response(response, call.request_id)
-
-        return await grpc_front.unary(self._path, "Recognize", incoming, context, work)
-
-    async def StreamingRecognize(self, request_iterator, context):
-        requests = aiter(request_iterator)
-        first = await anext(requests, None)  # read first: its id is the request's id
-        incoming = _incoming("StreamingRecognize", context, first.id.value if first else "")
-
-        async def relay(call):
-            setup, backend = convert.stream_setup(first, self._path.backends)
-            rest = (convert.stream_message(message) async for message in requests)
-            async for response in self._path.stream(call, setup, rest, backend):
-                answer = convert.streaming_response(response, call.request_id)
-                if answer is not None:
-                    yield answer
-
-        async for response in grpc_front.streaming(
-            self._path, "StreamingRecognize", incoming, context, relay
-        ):
-            yield response
+    @stream_rpc
+    async def StreamingRecognize(self, call: Call, requests):
+        setup, backend = convert.stream_setup(await anext(requests, None), self._path.backends)
+        rest = (convert.stream_message(message) async for message in requests)
+        async for response in self._path.stream(call, setup, rest, backend):
+            answer = convert.streaming_response(response, call.request_id)
+            if answer is not None:
+                yield answer
 
     async def GetRivaSpeechRecognitionConfig(self, request, context):
-        path = self._path
+        described = await self._path.describe()
         routes = {
-            name: [r.pattern for r in path.table.routes if name in r.backends]
-            for name in path.backends
+            name: [r.pattern for r in described.routes if name in r.backends]
+            for name in self._path.backends
         }
         answer = riva.RivaSpeechRecognitionConfigResponse()
-        for info in await backend_infos(path.pool, path.settings.info_timeout_s):
-            if request.model_name in ("", info.backend_name):
+        for info in described.backends:
+            if info.backend_name in routes and request.model_name in ("", info.backend_name):
                 _describe(answer.model_config.add(), info, routes[info.backend_name])
         if not answer.model_config:
-            served = ", ".join(path.backends)
+            served = ", ".join(self._path.backends)
             error = InvalidConfig(
                 f"model_name {request.model_name!r} is not served; models: {served}"
             )
@@ -104,12 +99,3 @@ def _describe(config, info, routes: list[str]) -> None:
             "ready": "true" if info.ready else "false",
         }
     )
-
-
-def _incoming(method: str, context, request_id: str) -> Incoming:
-    """The call's Incoming; Riva's own request id, when the client set one, becomes ours."""
-    incoming = Incoming.from_grpc(API, f"{SERVICE}/{method}", context)
-    if not request_id:
-        return incoming
-    metadata = ((REQUEST_ID_HEADER, request_id), *incoming.metadata)
-    return Incoming(incoming.api, incoming.span_name, metadata, incoming.remaining_s)

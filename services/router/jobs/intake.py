@@ -20,9 +20,8 @@ from stt.v1 import stt_pb2
 from services.core import audio
 from services.core.convert import audio_spec
 from services.core.errors import InvalidArgument, InvalidAudio, QuotaExceeded
-from services.jobs.store import Job, Store
-from services.router.routing import RoutingTable
-from services.speakers import check_bounds
+from services.core.speakers import check_bounds
+from services.jobs.store import Job, Store, usage_day
 
 DEFAULT_TENANT = "default"
 _TENANT = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
@@ -43,26 +42,10 @@ class QuotaPolicy:
 
 
 class JobIntake:
-    def __init__(
-        self,
-        store: Store,
-        table: RoutingTable,
-        quota: QuotaPolicy,
-        limits: audio.AudioLimits,
-    ):
+    def __init__(self, store: Store, quota: QuotaPolicy, limits: audio.AudioLimits):
         self._store = store
-        self._table = table
         self._quota = quota
         self._limits = limits
-
-    def language_label(self, code: str) -> str:
-        """The route a job's language takes (its metrics label), or "detect" when the first
-        chunk will tell; refuses an unrouted language, or none where nothing can detect it."""
-        if code.strip():
-            return self._table.route(code).pattern
-        if not self._table.detector:
-            raise InvalidArgument("language_code is required: this router has no detector")
-        return "detect"
 
     def tenant(self, metadata: tuple[tuple[str, str], ...]) -> str:
         """The tenant a job is charged to: the one the call names, else the default one."""
@@ -129,11 +112,6 @@ class JobIntake:
             f"{limit / 3600:g} h of job audio (UTC day {day}); this job would need {asked}",
             subject=f"tenant:{tenant}",
         )
-
-
-def usage_day(epoch_s: float) -> str:
-    """The UTC day a job's audio counts against."""
-    return time.strftime("%Y-%m-%d", time.gmtime(epoch_s))
 
 
 def check_uri(uri: str) -> None:

@@ -1,6 +1,8 @@
-"""Runs one claimed job: reads and decodes its audio, plans its chunks (once, stored), sends
-each missing chunk to Recognize through the router, keeps each chunk's result as it comes,
-labels speakers when asked, and returns the job's response.
+"""Runs one claimed job: reads and decodes its audio, has its speakers told apart when asked
+(first, so that audio the diarization service cannot take fails the job before any chunk is
+transcribed), plans its chunks (once, stored), sends each missing chunk to Recognize through
+the router, keeps each chunk's result as it comes, labels the words with their speakers, and
+returns the job's response.
 
 Every chunk's result is stored before the next chunk is sent, with the job's progress; a
 worker that takes the job over after this one died starts at the first missing chunk.
@@ -10,24 +12,25 @@ from __future__ import annotations
 
 import time
 
-import grpc
-from stt.v1 import stt_pb2, stt_pb2_grpc
+from stt.v1 import stt_pb2
 
 from services.core import audio, languages
 from services.core.backend import SAMPLE_RATE
+from services.core.cancellation import Cancellation
 from services.core.convert import audio_spec, duration
+from services.core.errors import Cancelled, InvalidAudio, SttError
+from services.core.speakers import label_results
 from services.core.vad import Span, VoiceActivityDetector
-from services.jobs import chunks
-from services.jobs.calls import JobFailed, PatientCaller, Stop, Stopped
-from services.jobs.diarize import Diarizer
-from services.jobs.fetch import read_uri
-from services.jobs.intake import usage_day
-from services.jobs.settings import WorkerSettings
-from services.jobs.store import Claim, Store
+from services.jobs.store import Claim, Store, usage_day
+from services.jobs.worker import chunks
+from services.jobs.worker.calls import RouterCalls
+from services.jobs.worker.fetch import read_uri
+from services.jobs.worker.settings import WorkerSettings
 
 # VAD runs over blocks of this length, so a cancel is noticed between blocks of a long job.
 VAD_BLOCK_S = 300
 REQUEST_ID_CHARS = 100  # leaves room for the chunk number within the 128 a request id may have
+LOST = "the job was taken over, cancelled or deleted"
 
 
 class JobRunner:
@@ -37,33 +40,30 @@ class JobRunner:
         claim: Claim,
         settings: WorkerSettings,
         vad: VoiceActivityDetector,
-        speech: stt_pb2_grpc.SpeechStub,
-        diarizer: Diarizer,
-        caller: PatientCaller,
-        stop: Stop,
+        calls: RouterCalls,
+        stop: Cancellation,
     ):
         self._store = store
         self._job = claim.job
         self._token = claim.token
         self._settings = settings
         self._vad = vad
-        self._speech = speech
-        self._diarizer = diarizer
-        self._caller = caller
+        self._calls = calls
         self._stop = stop
         self.audio_seconds = 0.0
 
     def run(self) -> stt_pb2.LongRunningRecognizeResponse:
         request = stt_pb2.LongRunningRecognizeRequest.FromString(self._job.request)
         config = request.config
-        diarizing = config.diarization_config.enable_speaker_diarization
-        if diarizing:
-            self._diarizer.require()
         content = self._content(request)
-        limits = audio.AudioLimits(self._settings.max_audio_bytes, self._settings.max_audio_seconds)
+        bounds = self._settings.audio
+        limits = audio.AudioLimits(bounds.max_audio_bytes, bounds.max_audio_seconds)
         samples = audio.decode(content, audio_spec(config), limits).samples
         self.audio_seconds = len(samples) / SAMPLE_RATE
         self._stop.check()
+        speakers = None
+        if config.diarization_config.enable_speaker_diarization:
+            speakers = self._diarize(content, config)
         plan = self._plan(samples, config)
         done = {
             index: stt_pb2.RecognizeResponse.FromString(result)
@@ -81,24 +81,35 @@ class JobRunner:
             if not self._store.save_chunk(
                 self._job.name, self._token, index, result, progress, language
             ):
-                raise Stopped("the job was taken over, cancelled or deleted")
+                raise Cancelled(LOST)
         results = [r for index in range(len(plan)) for r in done[index].results]
-        speakers = 0
-        if diarizing:
-            results, speakers = self._diarizer.label(
-                content, config, results, self._request_id("diarize"), self._stop
-            )
+        if speakers is not None:
+            results = label_results(results, speakers.turns)
         return self._response(config, done, results, speakers)
 
     def _content(self, request: stt_pb2.LongRunningRecognizeRequest) -> bytes:
         if request.audio.uri:
-            return read_uri(
-                request.audio.uri, self._settings.max_audio_bytes, self._settings.fetch_timeout_s
-            )
+            bounds = self._settings.audio
+            return read_uri(request.audio.uri, bounds.max_audio_bytes, bounds.fetch_timeout_s)
         content = self._store.audio(self._job.name)
         if content is None:
-            raise JobFailed(grpc.StatusCode.INTERNAL, "the job's uploaded audio is missing")
+            raise SttError("the job's uploaded audio is missing")
         return content
+
+    def _diarize(self, content: bytes, config: stt_pb2.RecognitionConfig):
+        """The job's speaker turns, from the whole audio at once (speaker identities must hold
+        across chunks), as the client sent it (compressed, usually)."""
+        limit = self._calls.diarization_limit(self._stop)
+        if limit and len(content) > limit:
+            raise InvalidAudio(
+                f"the job's audio is {len(content)} bytes, over the {limit} bytes the router "
+                "takes in one message (ROUTER_MAX_MESSAGE_BYTES), so its speakers cannot be "
+                "told apart; WORKER_MAX_AUDIO_BYTES is higher"
+            )
+        request = stt_pb2.DiarizeRequest(
+            config=config, audio=stt_pb2.RecognitionAudio(content=content)
+        )
+        return self._calls.diarize(request, self._request_id("diarize"), self._stop)
 
     def _plan(self, samples, config: stt_pb2.RecognitionConfig) -> list[chunks.Chunk]:
         if self._job.plan is not None:
@@ -106,7 +117,7 @@ class JobRunner:
         vad_off = config.HasField("enable_voice_activity_detection") and not (
             config.enable_voice_activity_detection
         )
-        limit = self._settings.chunk_seconds
+        limit = self._settings.audio.chunk_seconds
         if vad_off:
             plan = chunks.fixed(len(samples), limit)
         else:
@@ -114,7 +125,7 @@ class JobRunner:
         if not self._store.set_plan(
             self._job.name, self._token, chunks.dumps(plan), self.audio_seconds
         ):
-            raise Stopped("the job was taken over, cancelled or deleted")
+            raise Cancelled(LOST)
         if self._job.audio_seconds is None:  # audio by uri: its length is known only now
             day = usage_day(self._job.created)
             self._store.record_usage(self._job.tenant, day, self.audio_seconds)
@@ -156,9 +167,7 @@ class JobRunner:
         request = stt_pb2.RecognizeRequest(
             config=chunk_config, audio=stt_pb2.RecognitionAudio(content=chunk.pcm(samples))
         )
-        response = self._caller.call(
-            self._speech.Recognize, request, self._request_id(str(index)), self._stop
-        )
+        response = self._calls.recognize(request, self._request_id(str(index)), self._stop)
         chunks.shift(response, chunk, chunk_config.enable_word_time_offsets)
         return response
 
@@ -167,7 +176,7 @@ class JobRunner:
         config: stt_pb2.RecognitionConfig,
         done: dict[int, stt_pb2.RecognizeResponse],
         results: list[stt_pb2.SpeechRecognitionResult],
-        speakers: int,
+        speakers: stt_pb2.DiarizeResponse | None,
     ) -> stt_pb2.LongRunningRecognizeResponse:
         first = done.get(0, stt_pb2.RecognizeResponse())
         detected = not config.language_code.strip()
@@ -182,7 +191,7 @@ class JobRunner:
             model=first.model,
             service=first.service,
             processing_time=duration(time.time() - started),
-            speaker_count=speakers,
+            speaker_count=speakers.speaker_count if speakers is not None else 0,
         )
 
     def _request_id(self, part: str) -> str:

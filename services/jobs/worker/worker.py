@@ -17,18 +17,17 @@ import time
 import uuid
 
 import grpc
-from stt.v1 import stt_pb2_grpc
 
-from services.core.errors import SttError
+from services.core.cancellation import Cancellation
+from services.core.errors import Cancelled, NoBackend, SttError
 from services.core.logs import request_id_var
 from services.core.vad import VadSettings, VoiceActivityDetector
-from services.jobs.calls import CHANNEL_OPTIONS, JobFailed, PatientCaller, Stop, Stopped
-from services.jobs.diarize import Diarizer
-from services.jobs.fetch import Transient
-from services.jobs.metrics import WorkerMetrics
-from services.jobs.runner import JobRunner
-from services.jobs.settings import WorkerSettings
 from services.jobs.store import CANCELLED, RUNNING, Claim, Store
+from services.jobs.worker.calls import RouterCalls
+from services.jobs.worker.fetch import Transient
+from services.jobs.worker.metrics import WorkerMetrics
+from services.jobs.worker.runner import JobRunner
+from services.jobs.worker.settings import LeaseSettings, WorkerSettings
 
 log = logging.getLogger("stt.worker")
 SHUTDOWN = "the worker is shutting down"
@@ -39,52 +38,45 @@ def worker_name() -> str:
 
 
 class Worker:
-    def __init__(self, settings: WorkerSettings, store: Store, metrics: WorkerMetrics):
+    def __init__(
+        self, settings: WorkerSettings, store: Store, calls: RouterCalls, metrics: WorkerMetrics
+    ):
         self.name = worker_name()
         self._settings = settings
         self._store = store
+        self._calls = calls
         self._metrics = metrics
         self._vad = VoiceActivityDetector(VadSettings())
-        self._channel = grpc.insecure_channel(settings.target, options=CHANNEL_OPTIONS)
-        self._speech = stt_pb2_grpc.SpeechStub(self._channel)
-        self._caller = PatientCaller(
-            metrics,
-            settings.recognize_timeout_s,
-            settings.retry_max_s,
-            settings.unavailable_limit_s,
-        )
-        self._diarizer = Diarizer(settings.diarization_target, self._caller)
         self._shutdown = threading.Event()
-        self._current: Stop | None = None
+        self._current: Cancellation | None = None
 
     def load(self) -> None:
         self._vad.load()
 
     def run(self) -> None:
         """Claims and runs jobs until `stop`; deletes expired results now and then."""
+        leases = self._settings.leases
         next_purge = 0.0
         while not self._shutdown.is_set():
             try:
                 if time.monotonic() >= next_purge:
                     self._store.purge()
-                    next_purge = time.monotonic() + self._settings.purge_interval_s
+                    next_purge = time.monotonic() + leases.purge_interval_s
                 if not self._claim_and_run():
-                    self._shutdown.wait(self._settings.poll_s)
+                    self._shutdown.wait(leases.poll_s)
             except Exception:  # the database went away: keep trying, the jobs are safe in it
                 log.exception("job store error; retrying", extra={"worker": self.name})
-                self._shutdown.wait(self._settings.poll_s)
-        self._channel.close()
-        self._diarizer.close()
+                self._shutdown.wait(leases.poll_s)
 
     def stop(self) -> None:
         """Stops claiming, and hands the job in hand back to the queue."""
         self._shutdown.set()
         if self._current is not None:
-            self._current.set(SHUTDOWN)
+            self._current.cancel(SHUTDOWN)
 
     def _claim_and_run(self) -> bool:
-        settings = self._settings
-        outcome = self._store.claim(self.name, settings.lease_s, settings.max_attempts)
+        leases = self._settings.leases
+        outcome = self._store.claim(self.name, leases.lease_s, leases.max_attempts)
         if outcome.gave_up:
             self._metrics.finished.labels(self._metrics.service, "ABORTED").inc(outcome.gave_up)
         if outcome.claim is None:
@@ -99,25 +91,16 @@ class Worker:
         return True
 
     def _work(self, claim: Claim) -> None:
-        stop = Stop()
+        stop = Cancellation()
         self._current = stop
         if self._shutdown.is_set():
-            stop.set(SHUTDOWN)
+            stop.cancel(SHUTDOWN)
         job = claim.job
         log.info("job claimed", extra={"job": job.name, "attempt": job.attempts})
-        heartbeat = Heartbeat(self._store, claim, self._settings, self._metrics, stop)
+        heartbeat = Heartbeat(self._store, claim, self._settings.leases, self._metrics, stop)
         heartbeat.start()
         self._metrics.busy.labels(self._metrics.service).set(1)
-        runner = JobRunner(
-            self._store,
-            claim,
-            self._settings,
-            self._vad,
-            self._speech,
-            self._diarizer,
-            self._caller,
-            stop,
-        )
+        runner = JobRunner(self._store, claim, self._settings, self._vad, self._calls, stop)
         try:
             self._end(claim, runner, stop)
         finally:
@@ -125,23 +108,23 @@ class Worker:
             self._metrics.busy.labels(self._metrics.service).set(0)
             self._current = None
 
-    def _end(self, claim: Claim, runner: JobRunner, stop: Stop) -> None:
+    def _end(self, claim: Claim, runner: JobRunner, stop: Cancellation) -> None:
         name, token = claim.job.name, claim.token
         try:
             response = runner.run()
-        except Stopped:
+        except Cancelled as stopped:  # from outside: nothing more may be written for it
             if stop.reason == SHUTDOWN:
                 self._store.release(name, token, SHUTDOWN, count_attempt=False)
-            log.info("job stopped", extra={"job": name, "why": stop.reason or "lost"})
+            log.info("job stopped", extra={"job": name, "why": stop.reason or stopped.message})
             return
-        except (SttError, JobFailed) as error:  # the audio's or a service's answer
-            self._failed(claim, error.code, error.message)
-            return
-        except Transient as error:
+        except (Transient, NoBackend) as error:
             self._store.release(name, token, str(error), count_attempt=True)
             log.warning(
                 "job attempt failed; back in the queue", extra={"job": name, "why": str(error)}
             )
+            return
+        except SttError as error:  # the audio's or a service's answer
+            self._failed(claim, error.code, error.message)
             return
         except Exception as error:
             log.exception("job attempt failed unexpectedly", extra={"job": name})
@@ -178,9 +161,9 @@ class Heartbeat(threading.Thread):
         self,
         store: Store,
         claim: Claim,
-        settings: WorkerSettings,
+        settings: LeaseSettings,
         metrics: WorkerMetrics,
-        stop: Stop,
+        stop: Cancellation,
     ):
         super().__init__(name=f"heartbeat-{claim.job.name}", daemon=True)
         self._store = store
@@ -203,7 +186,7 @@ class Heartbeat(threading.Thread):
                 self._count("renewed")
                 continue
             self._count("cancelled" if state == CANCELLED else "lost")
-            self._halt.set(f"the job is {state.lower()}")
+            self._halt.cancel(f"the job is {state.lower()}")
             return
 
     def finish(self) -> None:

@@ -1,0 +1,117 @@
+"""Job worker settings, read from `WORKER_*`, nested by concern: the core's server settings
+(its HTTP port), where it sends chunks, the job store, leases, the audio it reads, and the
+patience of its calls. Every variable keeps its flat name (`WORKER_LEASE_S` is
+`settings.leases.lease_s`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from services.core.names import JOB_MAX_AUDIO_SECONDS
+from services.core.settings import ServerSettings, SettingsGroup, group
+from services.jobs.settings import StoreSettings
+
+WORKER_HTTP_PORT = 9095
+
+
+class LeaseSettings(SettingsGroup):
+    """How a worker holds the job in hand, and how often it looks for the next."""
+
+    lease_s: float = Field(
+        30.0,
+        gt=0,
+        description="A claimed job returns to the queue this long after the "
+        "worker's last heartbeat (a worker that died).",
+    )
+    heartbeat_s: float = Field(
+        2.0, gt=0, description="Time between lease renewals; a cancel is noticed within it."
+    )
+    max_attempts: int = Field(
+        3,
+        ge=1,
+        description="Attempts at a job (workers that died, transient failures) "
+        "before it fails with the reason.",
+    )
+    poll_s: float = Field(1.0, gt=0, description="Time between looks at an empty queue.")
+    purge_interval_s: float = Field(
+        300.0, gt=0, description="Time between deletions of expired results."
+    )
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> LeaseSettings:
+        if self.heartbeat_s * 3 > self.lease_s:
+            raise ValueError(
+                f"WORKER_HEARTBEAT_S ({self.heartbeat_s:g}) must be at most a third of "
+                f"WORKER_LEASE_S ({self.lease_s:g}), so that a few missed heartbeats do not "
+                "hand a running job to another worker"
+            )
+        return self
+
+
+class AudioSettings(SettingsGroup):
+    """The job audio a worker reads and how it cuts it."""
+
+    chunk_seconds: float = Field(
+        60.0,
+        gt=1,
+        description="Longest stretch of audio sent in one Recognize call; chunks end in pauses.",
+    )
+    max_audio_seconds: float = Field(
+        JOB_MAX_AUDIO_SECONDS,
+        gt=0,
+        description="Longest job audio accepted, in seconds (the router's "
+        "ROUTER_JOB_MAX_AUDIO_SECONDS has the same default).",
+    )
+    max_audio_bytes: int = Field(
+        1024 * 1024 * 1024, gt=0, description="Largest job audio read from a uri, in bytes."
+    )
+    fetch_timeout_s: float = Field(
+        300.0, gt=0, description="Longest time to fetch the audio of an http(s) uri."
+    )
+
+
+class CallSettings(SettingsGroup):
+    """The patience of a worker's calls through the router: a full service is waited out,
+    one that is down for long ends the attempt at the job."""
+
+    recognize_timeout_s: float = Field(
+        600.0, gt=0, description="Deadline of one chunk's Recognize call (and of Diarize)."
+    )
+    retry_max_s: float = Field(
+        30.0, gt=0, description="Longest wait between retries of a refused (full, down) call."
+    )
+    unavailable_limit_s: float = Field(
+        300.0,
+        gt=0,
+        description="How long the target may stay unavailable before the attempt fails "
+        "(and the job is retried by a later attempt).",
+    )
+
+
+class WorkerSettings(ServerSettings):
+    model_config = SettingsConfigDict(env_prefix="WORKER_")
+
+    http_port: int = Field(
+        WORKER_HTTP_PORT,
+        ge=0,
+        le=65535,
+        description="HTTP port for /metrics, /healthz, /readyz; 0 picks a free one.",
+    )
+    drain_grace_s: float = Field(
+        10.0, ge=0, description="On SIGTERM: time given to hand the job in hand back."
+    )
+    target: str = Field(
+        "127.0.0.1:50051",
+        description="The router whose Recognize transcribes each chunk, and whose Diarize "
+        "labels the speakers of a job that asks for them.",
+    )
+    diarization_target: str = Field(
+        "",
+        description="Where Diarize goes instead of the router (a diarization service, "
+        "reached the same way); empty: the router.",
+    )
+    store: StoreSettings = group(StoreSettings, "The job store.")
+    leases: LeaseSettings = group(LeaseSettings, "Leases and polling.")
+    audio: AudioSettings = group(AudioSettings, "Job audio.")
+    calls: CallSettings = group(CallSettings, "Calls through the router.")
