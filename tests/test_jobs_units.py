@@ -198,7 +198,7 @@ def test_a_spent_quota_is_resource_exhausted_with_quota_failure():
 
 
 def test_worker_settings_keep_heartbeats_within_the_lease():
-    with pytest.raises(ValidationError, match="a third of lease_s"):
+    with pytest.raises(ValidationError, match="a third of WORKER_LEASE_S"):
         WorkerSettings(lease_s=3, heartbeat_s=2)
 
 

@@ -109,6 +109,7 @@ class CallScope:
         lifecycle: Lifecycle,
         metrics: CallMetrics,
         default_timeout_s: float | None = None,
+        log_each_call: bool = True,
         *,
         admission: Admission | None = None,
         shares: TenantShares | None = None,
@@ -118,6 +119,7 @@ class CallScope:
         self._lifecycle = lifecycle
         self._metrics = metrics
         self._default_timeout_s = default_timeout_s
+        self._log_each_call = log_each_call
         self._admission = admission
         self._shares = shares
         self.stream_audio_timeout_s = stream_audio_timeout_s
@@ -241,6 +243,8 @@ class CallScope:
     def _finished(self, call: Call, code: grpc.StatusCode) -> None:
         elapsed = time.perf_counter() - call.started
         self._metrics.call_finished(call, code, elapsed)
+        if not self._log_each_call:
+            return
         log.info(
             "request finished",
             extra={

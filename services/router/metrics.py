@@ -4,7 +4,7 @@
 `unknown` for a code no route matches, so clients' spellings of a code never multiply series.
 `api` is the API a request came through: `stt` (stt.v1), `google`, `riva` or `openai`; its
 `method` is the stt.v1 call it became (`Recognize`, `StreamingRecognize`, `DetectLanguage`,
-`LongRunningRecognize`).
+`LongRunningRecognize`, and `Diarize` relayed to the diarization service for the job workers).
 """
 
 from __future__ import annotations

@@ -46,7 +46,11 @@ class LeaseSettings(SettingsGroup):
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> LeaseSettings:
         if self.heartbeat_s * 3 > self.lease_s:
-            raise ValueError("heartbeat_s must be at most a third of lease_s")
+            raise ValueError(
+                f"WORKER_HEARTBEAT_S ({self.heartbeat_s:g}) must be at most a third of "
+                f"WORKER_LEASE_S ({self.lease_s:g}), so that a few missed heartbeats do not "
+                "hand a running job to another worker"
+            )
         return self
 
 
