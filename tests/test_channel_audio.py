@@ -101,7 +101,7 @@ def test_a_count_that_is_not_the_audios_is_refused_with_both_counts():
 def test_raw_audio_that_is_not_whole_frames_of_the_count_is_refused():
     odd = np.zeros(3, dtype="<i2").tobytes()  # 3 samples: not whole 2-channel frames
     spec = AudioSpec(encoding="linear16", sample_rate_hertz=16_000, channels=2)
-    with pytest.raises(InvalidAudio, match="truncated.*2-channel"):
+    with pytest.raises(InvalidAudio, match=r"truncated.*2-channel"):
         decode_channels(odd, spec, LIMITS)
 
 
