@@ -114,6 +114,13 @@ class NotFound(SttError):
     reason = "NOT_FOUND"
 
 
+class PermissionDenied(SttError):
+    """The caller, or the credentials the service reads with, may not have what was named."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    reason = "PERMISSION_DENIED"
+
+
 class Unimplemented(SttError):
     code = grpc.StatusCode.UNIMPLEMENTED
     reason = "UNIMPLEMENTED"
