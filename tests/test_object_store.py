@@ -1,4 +1,4 @@
-"""Job audio from object stores (`services.jobs.object_store`), against storage emulators on
+"""Job audio from object stores (`services.jobs.worker.object_store`), against storage emulators on
 loopback: gcp-storage-emulator for gs://, moto's server for s3://, and a canned HTTP server for
 the failures neither emulator makes (403, 503, a server that never answers)."""
 
@@ -17,8 +17,9 @@ from google.cloud import storage
 from moto.server import ThreadedMotoServer
 
 from services.core.errors import FailedPrecondition, InvalidAudio, PermissionDenied
-from services.jobs.fetch import Transient
-from services.jobs.object_store import ObjectStore, bucket_allowlist, is_object_uri, parse
+from services.jobs.buckets import bucket_allowlist, is_object_uri, parse
+from services.jobs.worker.fetch import Transient
+from services.jobs.worker.object_store import ObjectStore
 from tests.support import encode, tone
 
 AUDIO = encode(tone(1.0), 16_000, "wav", "pcm_s16le")

@@ -22,7 +22,7 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from services.core.errors import FailedPrecondition, InvalidAudio, PermissionDenied
-from services.jobs.fetch import Transient
+from services.jobs.worker.fetch import Transient
 
 READ_BLOCK_BYTES = 1 << 20
 # Each request's own timeout never goes below this, so a nearly spent deadline still gets
