@@ -34,7 +34,7 @@ class InvalidArgument(SttError):
 
 
 class InvalidAudio(InvalidArgument):
-    """The audio cannot be decoded, is empty, truncated, silent, non-finite or too large."""
+    """The audio cannot be decoded, is empty, truncated, non-finite or too large."""
 
     reason = "INVALID_AUDIO"
 
