@@ -33,11 +33,10 @@ BetaConfig = beta.RecognitionConfig.pb()
 
 def to_v1(message, v1_type):
     """A beta request as the v1 message `v1_type`, its config's beta-only fields mapped."""
-    config = _config_of(message)
-    if config is not None:
-        field = "streaming_config.config" if message.HasField("streaming_config") else "config"
+    if _config_of(message) is not None:
+        streamed = "streaming_config" in message.DESCRIPTOR.fields_by_name
         message = _copy(message)
-        _map_config(_config_of(message), field)
+        _map_config(_config_of(message), "streaming_config.config" if streamed else "config")
     return v1_type.FromString(message.SerializeToString())
 
 
