@@ -1,6 +1,6 @@
 """Hosts the router on the core's `ServerHost`: its backend pool, request path and job store;
 on the gRPC port stt.v1.Speech, stt.v1.Diarization and google.longrunning.Operations with
-health and reflection, and the Google (v1 and v1p1beta1) and Riva services; on the HTTP
+health and reflection, and the Google (v1, v1p1beta1, v2) and Riva services; on the HTTP
 port metrics, probes and the OpenAI audio API. Drains like a language service on SIGTERM."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from services.router.dropin import google_beta, google_jobs, riva_service
 from services.router.dropin.google_service import API as GOOGLE_API
 from services.router.dropin.google_service import VERSIONS as GOOGLE_VERSIONS
 from services.router.dropin.google_service import GoogleSpeech
+from services.router.dropin.google_v2_service import GoogleSpeechV2
 from services.router.dropin.openai_routes import openai_routes
 from services.router.dropin.riva_service import RivaSpeech
 from services.router.health import RouterLifecycle
@@ -92,9 +93,12 @@ class RouterServer(ServerHost):
         # Google's package ships no service descriptor, so reflection cannot list it.
         if self.settings.google.speech_api:
             server.add_generic_rpc_handlers(
-                tuple(
-                    GoogleSpeech(self.calls, self.path, self.operations, version).handler()
-                    for version in GOOGLE_VERSIONS
+                (
+                    *(
+                        GoogleSpeech(self.calls, self.path, self.operations, version).handler()
+                        for version in GOOGLE_VERSIONS
+                    ),
+                    GoogleSpeechV2(self.calls, self.path).handler(),
                 )
             )
         if self.settings.riva.asr_api:
