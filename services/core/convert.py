@@ -11,6 +11,13 @@ from services.core import languages
 from services.core.audio import AudioSpec
 from services.core.backend import Alternative, DecodeOptions, Segment, Word
 from services.core.errors import InvalidAudio, InvalidConfig
+from services.core.hints import (
+    boosted_phrases,
+    candidate_code,
+    candidates_of,
+    language_choice,
+    scored_phrases,
+)
 from services.core.recognizer import Recognition, RecognitionJob
 from services.core.text_form import TextForm, text_form
 
@@ -26,10 +33,6 @@ _ENCODINGS = {
     Encoding.WEBM_OPUS: "detect",
 }
 MAX_BEAM_SIZE = 16
-MAX_PHRASES = 100
-MAX_PHRASE_CHARS = 200
-MAX_BOOST = 20.0  # Google's scale; a stronger boost is taken as this one
-MAX_ALTERNATIVE_LANGUAGES = 3  # Google's limit
 
 
 def to_job(
@@ -60,7 +63,7 @@ def to_detection_job(
     return RecognitionJob(
         content=request.audio.content,
         audio=audio_spec(config),
-        options=DecodeOptions(candidates=_candidates(config, served, service)),
+        options=DecodeOptions(candidates=candidates_of(config, served, service)),
         vad=_vad(config, vad_default),
     )
 
@@ -110,90 +113,20 @@ def decode_options(
     temperature = decoding.temperature if decoding.HasField("temperature") else None
     if temperature is not None and not (math.isfinite(temperature) and 0 <= temperature <= 2):
         raise InvalidConfig(f"config.decoding.temperature must be in [0, 2], got {temperature}")
-    candidates = _candidates(config, served, service)
-    boosted, boost = _boosted(config)
+    language, candidates = language_choice(config, served, service)
+    boosted, boost = boosted_phrases(config)
     return DecodeOptions(
-        language=None if len(candidates) > 1 else _language(config, candidates, served, service),
+        language=language,
         beam_size=decoding.beam_size,
         temperature=temperature,
         initial_prompt=decoding.initial_prompt,
         translate_to_english=decoding.translate_to_english,
         word_timestamps=config.enable_word_time_offsets or config.enable_word_confidence,
-        phrases=_phrases(config),
+        phrases=scored_phrases(config),
         boosted=boosted,
         boost=boost,
-        candidates=candidates if len(candidates) > 1 else (),
+        candidates=candidates,
     )
-
-
-def _language(config, candidates: tuple[str, ...], served, service: str) -> str | None:
-    return candidates[0] if candidates else languages.resolve(config.language_code, served, service)
-
-
-def _candidates(
-    config: stt_pb2.RecognitionConfig, served: tuple[str, ...], service: str
-) -> tuple[str, ...]:
-    """The served languages to detect among: language_code and the alternatives, when
-    alternatives are given (each must be served)."""
-    alternatives = config.alternative_language_codes
-    if not alternatives:
-        return ()
-    if len(alternatives) > MAX_ALTERNATIVE_LANGUAGES:
-        raise InvalidConfig(
-            f"config.alternative_language_codes holds {len(alternatives)} codes; at most "
-            f"{MAX_ALTERNATIVE_LANGUAGES}"
-        )
-    if not config.language_code.strip():
-        raise InvalidConfig(
-            "config.alternative_language_codes needs language_code, the most likely language"
-        )
-    codes = (config.language_code, *alternatives)
-    return tuple(dict.fromkeys(languages.resolve(code, served, service) for code in codes))
-
-
-def candidate_code(language: str, config: stt_pb2.RecognitionConfig) -> str:
-    """The code a client gave (language_code or an alternative) for a detected primary
-    language; the language itself when it gave none that matches."""
-    for code in (config.language_code, *config.alternative_language_codes):
-        if languages.primary_subtag(code) == language:
-            return code
-    return language
-
-
-def _phrases(config: stt_pb2.RecognitionConfig) -> tuple[str, ...]:
-    """The candidate phrases to score (contexts without a boost)."""
-    phrases = tuple(p.strip() for c in config.speech_contexts if not c.boost for p in c.phrases)
-    _check_phrases(phrases, "are scored")
-    return phrases
-
-
-def _boosted(config: stt_pb2.RecognitionConfig) -> tuple[tuple[str, ...], float]:
-    """The phrases to favour (contexts with a boost) and the strongest boost given."""
-    boosts = [c.boost for c in config.speech_contexts if c.boost]
-    for boost in boosts:
-        if not (math.isfinite(boost) and boost > 0):
-            raise InvalidConfig(f"config.speech_contexts boost must be 0 or more, got {boost}")
-    if boosts and any(not c.boost and c.phrases for c in config.speech_contexts):
-        raise InvalidConfig(
-            "config.speech_contexts mixes candidate phrases (boost 0) with boosted ones: "
-            "give every context a boost, or none"
-        )
-    phrases = tuple(p.strip() for c in config.speech_contexts if c.boost for p in c.phrases)
-    _check_phrases(phrases, "are boosted")
-    return phrases, min(max(boosts, default=0.0), MAX_BOOST)
-
-
-def _check_phrases(phrases: tuple[str, ...], verb: str) -> None:
-    if len(phrases) > MAX_PHRASES:
-        raise InvalidConfig(
-            f"config.speech_contexts holds {len(phrases)} phrases; at most {MAX_PHRASES} {verb}"
-        )
-    for index, phrase in enumerate(phrases):
-        if not phrase or len(phrase) > MAX_PHRASE_CHARS:
-            raise InvalidConfig(
-                f"speech_contexts phrase {index} must be 1 to {MAX_PHRASE_CHARS} characters, "
-                f"got {len(phrase)}"
-            )
 
 
 def duration(seconds: float) -> duration_pb2.Duration:
