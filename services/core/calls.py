@@ -56,6 +56,8 @@ class Call:
     deadline: float | None  # time.monotonic() value; None: no deadline
     started: float = field(default_factory=time.perf_counter)
     language: str = "detect"  # the metrics label: a language or route pattern
+    # Trailing metadata the answer carries besides the request id (what served it).
+    trailing: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def api(self) -> str:
@@ -154,7 +156,9 @@ class CallScope:
         try:
             async with self.serving(method, incoming) as call:
                 response = await work(call)
-                context.set_trailing_metadata(((REQUEST_ID_HEADER, call.request_id),))
+                context.set_trailing_metadata(
+                    ((REQUEST_ID_HEADER, call.request_id), *call.trailing)
+                )
                 return response
         except Refusal as refusal:
             await context.abort_with_status(to_grpc_status(refusal.error, refusal.request_id))

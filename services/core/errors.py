@@ -34,7 +34,7 @@ class InvalidArgument(SttError):
 
 
 class InvalidAudio(InvalidArgument):
-    """The audio cannot be decoded, is empty, truncated, silent, non-finite or too large."""
+    """The audio cannot be decoded, is empty, truncated, non-finite or too large."""
 
     reason = "INVALID_AUDIO"
 
@@ -112,6 +112,13 @@ class NotFound(SttError):
 
     code = grpc.StatusCode.NOT_FOUND
     reason = "NOT_FOUND"
+
+
+class PermissionDenied(SttError):
+    """The caller, or the credentials the service reads with, may not have what was named."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    reason = "PERMISSION_DENIED"
 
 
 class Unimplemented(SttError):

@@ -1,7 +1,7 @@
 """Hosts the router on the core's `ServerHost`: its backend pool, request path and job store;
 on the gRPC port stt.v1.Speech, stt.v1.Diarization and google.longrunning.Operations with
-health and reflection, and the Google and Riva services; on the HTTP port metrics, probes and
-the OpenAI audio API. Drains like a language service on SIGTERM."""
+health and reflection, and the Google (v1, v1p1beta1, v2) and Riva services; on the HTTP
+port metrics, probes and the OpenAI audio API. Drains like a language service on SIGTERM."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from services.core.calls import CallScope
 from services.core.host import ServerHost
 from services.core.names import DIARIZATION_SERVICE, OPERATIONS_SERVICE, SPEECH_SERVICE
 from services.jobs.settings import open_store
-from services.router.dropin import google_jobs, riva_service
+from services.router.dropin import google_beta, google_jobs, riva_service
 from services.router.dropin.google_service import API as GOOGLE_API
+from services.router.dropin.google_service import VERSIONS as GOOGLE_VERSIONS
 from services.router.dropin.google_service import GoogleSpeech
+from services.router.dropin.google_v2_service import GoogleSpeechV2
 from services.router.dropin.openai_routes import openai_routes
 from services.router.dropin.riva_service import RivaSpeech
 from services.router.health import RouterLifecycle
@@ -58,7 +60,11 @@ class RouterServer(ServerHost):
         )
         self.store = open_store(settings.jobs) if settings.jobs.enabled else None
         # Jobs answer in the dialect they came in, even with that API since switched off.
-        dialects = {STT_API: STT_DIALECT, GOOGLE_API: google_jobs.DIALECT}
+        dialects = {
+            STT_API: STT_DIALECT,
+            GOOGLE_API: google_jobs.DIALECT,
+            google_beta.API: google_beta.DIALECT,
+        }
         self.operations = OperationsServicer(
             self.calls,
             self.store,
@@ -91,7 +97,13 @@ class RouterServer(ServerHost):
         # Google's package ships no service descriptor, so reflection cannot list it.
         if self.settings.google.speech_api:
             server.add_generic_rpc_handlers(
-                (GoogleSpeech(self.calls, self.path, self.operations).handler(),)
+                (
+                    *(
+                        GoogleSpeech(self.calls, self.path, self.operations, version).handler()
+                        for version in GOOGLE_VERSIONS
+                    ),
+                    GoogleSpeechV2(self.calls, self.path).handler(),
+                )
             )
         if self.settings.riva.asr_api:
             server.add_generic_rpc_handlers((RivaSpeech(self.calls, self.path).handler(),))
@@ -130,7 +142,7 @@ class RouterServer(ServerHost):
         quota = QuotaPolicy(
             jobs.job_quota_hours, dict(jobs.job_quota_overrides), settings.tenant_header
         )
-        return JobIntake(self.store, quota, limits)
+        return JobIntake(self.store, quota, limits, settings.buckets.policy())
 
     async def _backends_changed(self) -> None:
         covered = {

@@ -21,6 +21,7 @@ from services.core.names import (
     message_limit,
 )
 from services.core.settings import GrpcServerSettings, SettingsGroup, group
+from services.jobs.buckets import BucketSettings
 from services.jobs.settings import StoreSettings
 from services.router import config
 
@@ -160,8 +161,9 @@ class GoogleSettings(SettingsGroup):
 
     speech_api: bool = Field(
         True,
-        description="Serve google.cloud.speech.v1.Speech on the gRPC port, for the clients "
-        "of Google Cloud Speech v1.",
+        description="Serve google.cloud.speech.v1.Speech, google.cloud.speech.v1p1beta1.Speech"
+        " and google.cloud.speech.v2.Speech (Recognize and StreamingRecognize on the `_` "
+        "recognizer) on the gRPC port, for the clients of Google Cloud Speech.",
     )
 
 
@@ -212,7 +214,8 @@ class RouterSettings(GrpcServerSettings):
     failover: FailoverSettings = group(FailoverSettings, "Failover between backends.")
     streams: RelaySettings = group(RelaySettings, "Streams relayed to backends.")
     jobs: JobSettings = group(JobSettings, "The job store, LongRunningRecognize, Operations.")
-    google: GoogleSettings = group(GoogleSettings, "The Google Cloud Speech v1 API.")
+    buckets: BucketSettings = group(BucketSettings, "The buckets job audio may be read from.")
+    google: GoogleSettings = group(GoogleSettings, "The Google Cloud Speech APIs.")
     riva: RivaSettings = group(RivaSettings, "The NVIDIA Riva ASR API.")
     openai: OpenAISettings = group(OpenAISettings, "The OpenAI audio API.")
 

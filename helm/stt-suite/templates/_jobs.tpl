@@ -135,6 +135,9 @@ the `http` port and calls the router's Service; in the router's pod (the embedde
     - name: WORKER_TARGET
       value: {{ ternary (printf "localhost:%d" (int $root.Values.ports.grpc)) $router $embedded | quote }}
     {{- include "stt-suite.storeEnv" (list $root "WORKER_") | trim | nindent 4 }}
+    {{- with include "stt-suite.objectStoreEnv" (list $root true) }}
+    {{- . | trim | nindent 4 }}
+    {{- end }}
     {{- with include "stt-suite.settingsEnv" (list "WORKER_" $w.settings) }}
     {{- . | nindent 4 }}
     {{- end }}
@@ -155,5 +158,8 @@ the `http` port and calls the router's Service; in the router's pod (the embedde
     {{- if $embedded }}
     - name: jobs-data
       mountPath: {{ $root.Values.jobs.embedded.mountPath }}
+    {{- end }}
+    {{- with include "stt-suite.objectStoreMount" $root }}
+    {{- . | trim | nindent 4 }}
     {{- end }}
 {{- end }}

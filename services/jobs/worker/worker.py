@@ -26,6 +26,7 @@ from services.jobs.store import CANCELLED, RUNNING, Claim, Store
 from services.jobs.worker.calls import RouterCalls
 from services.jobs.worker.fetch import Transient
 from services.jobs.worker.metrics import WorkerMetrics
+from services.jobs.worker.object_store import ObjectStore
 from services.jobs.worker.runner import JobRunner
 from services.jobs.worker.settings import LeaseSettings, WorkerSettings
 
@@ -47,6 +48,7 @@ class Worker:
         self._calls = calls
         self._metrics = metrics
         self._vad = VoiceActivityDetector(VadSettings())
+        self._objects = ObjectStore(settings.buckets.policy())  # its clients made once
         self._shutdown = threading.Event()
         self._current: Cancellation | None = None
 
@@ -100,7 +102,9 @@ class Worker:
         heartbeat = Heartbeat(self._store, claim, self._settings.leases, self._metrics, stop)
         heartbeat.start()
         self._metrics.busy.labels(self._metrics.service).set(1)
-        runner = JobRunner(self._store, claim, self._settings, self._vad, self._calls, stop)
+        runner = JobRunner(
+            self._store, claim, self._settings, self._vad, self._calls, stop, self._objects
+        )
         try:
             self._end(claim, runner, stop)
         finally:

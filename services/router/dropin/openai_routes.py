@@ -59,20 +59,37 @@ class OpenAIAudio:
         return await self._audio(request, "translate")
 
     async def models(self, request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [self._model(m) for m in self._names()]})
+        languages = await self._languages()
+        data = [self._model(name, languages) for name in self._names()]
+        return JSONResponse({"object": "list", "data": data})
 
     async def model(self, request: Request) -> Response:
         name = request.path_params["model"]
         if name not in self._names():
             error = NotFound(f"The model '{name}' does not exist")
             return JSONResponse(error_body(error), status_code=404)
-        return JSONResponse(self._model(name))
+        return JSONResponse(self._model(name, await self._languages()))
 
     def _names(self) -> list[str]:
         return [form.ROUTED_MODEL, *self._path.backends]
 
-    def _model(self, name: str) -> dict:
-        return {"id": name, "object": "model", "created": self._started, "owned_by": OWNER}
+    async def _languages(self) -> dict[str, list[str]]:
+        """The languages of each model: the router's for the routed one, each backend's own
+        (empty for one that does not answer)."""
+        described = await self._path.describe()
+        languages = {b.backend_name: list(b.language_codes) for b in described.backends}
+        languages[form.ROUTED_MODEL] = list(described.language_codes)
+        return languages
+
+    def _model(self, name: str, languages: dict[str, list[str]]) -> dict:
+        # `languages` is this server's addition to OpenAI's model object (clients keep it).
+        return {
+            "id": name,
+            "object": "model",
+            "created": self._started,
+            "owned_by": OWNER,
+            "languages": languages.get(name, []),
+        }
 
     async def _audio(self, request: Request, task: str) -> Response:
         incoming = Incoming(API, f"POST {request.url.path}", _headers(request), None)
