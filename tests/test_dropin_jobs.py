@@ -118,7 +118,7 @@ def test_an_unknown_operation_is_the_client_s_not_found(client):
 @pytest.mark.parametrize(
     ("request_fields", "field"),
     [
-        ({"audio": {"uri": "gs://bucket/meeting.flac"}}, "audio.uri 'gs://bucket/meeting.flac'"),
+        ({"audio": {"uri": "ftp://host/meeting.flac"}}, "audio.uri 'ftp://host/meeting.flac'"),
         ({"config": {"model": "whisper_en"}}, "config.model 'whisper_en'"),
         ({"output_config": {"gcs_uri": "gs://bucket/out.json"}}, "output_config"),
     ],

@@ -25,11 +25,13 @@ from services.core.errors import (
     InvalidAudio,
     NoBackend,
     Overloaded,
+    PermissionDenied,
     QuotaExceeded,
     Relayed,
     to_grpc_status,
 )
 from services.core.vad import Span
+from services.jobs.buckets import BucketPolicy
 from services.jobs.uri_policy import UriPolicy
 from services.jobs.worker import chunks
 from services.jobs.worker.calls import RouterCalls
@@ -175,9 +177,19 @@ def test_read_uri_by_file_and_http(tmp_path):
 def test_uri_forms_and_filters():
     for good in ("file:///data/a.wav", "file://localhost/a.wav", "https://bucket.example/a?sig=1"):
         check_uri(good)
-    for bad in ("s3://bucket/a.wav", "file://host/a.wav", "http:///a.wav", "a.wav", ""):
+    for bad in ("ftp://bucket/a.wav", "file://host/a.wav", "http:///a.wav", "a.wav", ""):
         with pytest.raises(InvalidArgument):
             check_uri(bad)
+    # Objects only from the buckets listed; none listed: none read.
+    allowed = BucketPolicy(["s3://bucket", "gs://audio"])
+    check_uri("s3://bucket/a.wav", allowed)
+    check_uri("gs://audio/calls/a.flac", allowed)
+    with pytest.raises(PermissionDenied, match="reads from no bucket: list the buckets in"):
+        check_uri("s3://bucket/a.wav")
+    with pytest.raises(PermissionDenied, match="bucket gs://other, which this deployment"):
+        check_uri("gs://other/a.wav", allowed)
+    with pytest.raises(InvalidAudio, match="names no object"):
+        check_uri("gs://audio/", allowed)
     assert read_done_filter("") is None and read_done_filter(" done = TRUE ") is True
     with pytest.raises(InvalidArgument):
         read_done_filter("state=RUNNING")

@@ -60,6 +60,8 @@ class Call:
     started: float = field(default_factory=time.perf_counter)
     language: str = "detect"  # the metrics label: a language or route pattern
     tenant: str = DEFAULT_TENANT  # who the call is for (its API key's tenant on the router)
+    # Trailing metadata the answer carries besides the request id (what served it).
+    trailing: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def api(self) -> str:
@@ -194,7 +196,9 @@ class CallScope:
         try:
             async with self.serving(method, incoming, needs_ready=needs_ready) as call:
                 response = await work(call)
-                context.set_trailing_metadata(((REQUEST_ID_HEADER, call.request_id),))
+                context.set_trailing_metadata(
+                    ((REQUEST_ID_HEADER, call.request_id), *call.trailing)
+                )
                 return response
         except Refusal as refusal:
             await context.abort_with_status(to_grpc_status(refusal.error, refusal.request_id))

@@ -34,7 +34,7 @@ class InvalidArgument(SttError):
 
 
 class InvalidAudio(InvalidArgument):
-    """The audio cannot be decoded, is empty, truncated, silent, non-finite or too large."""
+    """The audio cannot be decoded, is empty, truncated, non-finite or too large."""
 
     reason = "INVALID_AUDIO"
 
@@ -55,7 +55,8 @@ class Unauthenticated(SttError):
 
 
 class PermissionDenied(SttError):
-    """The caller may not do this: a uri outside what jobs may read, another tenant's name."""
+    """The caller may not do this (a uri outside what jobs may read, another tenant's name), or
+    the credentials the service reads with may not read what was named."""
 
     code = grpc.StatusCode.PERMISSION_DENIED
     reason = "PERMISSION_DENIED"

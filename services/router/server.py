@@ -1,9 +1,9 @@
 """Hosts the router on the core's `ServerHost`: its backend pool, request path and job store;
 on the gRPC port stt.v1.Speech, stt.v1.Diarization and google.longrunning.Operations with
-health and reflection, and the Google and Riva services; on the HTTP port metrics, probes and
-the OpenAI audio API. Every call of every API is served in one call scope, which names its
-tenant (from its API key when the router has a keys file) and holds each tenant to its share.
-Drains like a language service on SIGTERM."""
+health and reflection, and the Google (v1, v1p1beta1, v2) and Riva services; on the HTTP
+port metrics, probes and the OpenAI audio API. Every call of every API is served in one call
+scope, which names its tenant (from its API key when the router has a keys file) and holds
+each tenant to its share. Drains like a language service on SIGTERM."""
 
 from __future__ import annotations
 
@@ -21,9 +21,11 @@ from services.core.tenants import TenantShares
 from services.jobs.settings import open_store
 from services.jobs.uri_policy import UriPolicy
 from services.router.admission import RouterAdmission
-from services.router.dropin import google_jobs, riva_service
+from services.router.dropin import google_beta, google_jobs, riva_service
 from services.router.dropin.google_service import API as GOOGLE_API
+from services.router.dropin.google_service import VERSIONS as GOOGLE_VERSIONS
 from services.router.dropin.google_service import GoogleSpeech
+from services.router.dropin.google_v2_service import GoogleSpeechV2
 from services.router.dropin.openai_routes import openai_routes
 from services.router.dropin.riva_service import RivaSpeech
 from services.router.health import RouterLifecycle
@@ -72,7 +74,11 @@ class RouterServer(ServerHost):
         )
         self.store = open_store(settings.jobs) if settings.jobs.enabled else None
         # Jobs answer in the dialect they came in, even with that API since switched off.
-        dialects = {STT_API: STT_DIALECT, GOOGLE_API: google_jobs.DIALECT}
+        dialects = {
+            STT_API: STT_DIALECT,
+            GOOGLE_API: google_jobs.DIALECT,
+            google_beta.API: google_beta.DIALECT,
+        }
         self.operations = OperationsServicer(
             self.calls,
             self.store,
@@ -105,7 +111,13 @@ class RouterServer(ServerHost):
         # Google's package ships no service descriptor, so reflection cannot list it.
         if self.settings.google.speech_api:
             server.add_generic_rpc_handlers(
-                (GoogleSpeech(self.calls, self.path, self.operations).handler(),)
+                (
+                    *(
+                        GoogleSpeech(self.calls, self.path, self.operations, version).handler()
+                        for version in GOOGLE_VERSIONS
+                    ),
+                    GoogleSpeechV2(self.calls, self.path).handler(),
+                )
             )
         if self.settings.riva.asr_api:
             server.add_generic_rpc_handlers((RivaSpeech(self.calls, self.path).handler(),))
@@ -143,7 +155,7 @@ class RouterServer(ServerHost):
         limits = AudioLimits(settings.max_message_bytes, jobs.job_max_audio_seconds)
         quota = QuotaPolicy(jobs.job_quota_hours, dict(jobs.job_quota_overrides))
         uris = UriPolicy.from_settings(settings.job_uris)
-        return JobIntake(self.store, quota, limits, uris)
+        return JobIntake(self.store, quota, limits, uris, settings.buckets.policy())
 
     @staticmethod
     def _admission(settings: RouterSettings) -> RouterAdmission:

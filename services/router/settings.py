@@ -24,6 +24,7 @@ from services.core.names import (
 )
 from services.core.settings import GrpcServerSettings, SettingsGroup, group
 from services.core.tls_settings import BackendTlsSettings
+from services.jobs.buckets import BucketSettings
 from services.jobs.settings import StoreSettings
 from services.jobs.uri_policy import UriPolicySettings
 from services.router import config
@@ -170,8 +171,9 @@ class GoogleSettings(SettingsGroup):
 
     speech_api: bool = Field(
         True,
-        description="Serve google.cloud.speech.v1.Speech on the gRPC port, for the clients "
-        "of Google Cloud Speech v1.",
+        description="Serve google.cloud.speech.v1.Speech, google.cloud.speech.v1p1beta1.Speech"
+        " and google.cloud.speech.v2.Speech (Recognize and StreamingRecognize on the `_` "
+        "recognizer) on the gRPC port, for the clients of Google Cloud Speech.",
     )
 
 
@@ -237,7 +239,8 @@ class RouterSettings(GrpcServerSettings):
     streams: RelaySettings = group(RelaySettings, "Streams relayed to backends.")
     jobs: JobSettings = group(JobSettings, "The job store, LongRunningRecognize, Operations.")
     job_uris: UriPolicySettings = group(UriPolicySettings, "What a job's audio.uri may name.")
-    google: GoogleSettings = group(GoogleSettings, "The Google Cloud Speech v1 API.")
+    buckets: BucketSettings = group(BucketSettings, "The buckets job audio may be read from.")
+    google: GoogleSettings = group(GoogleSettings, "The Google Cloud Speech APIs.")
     riva: RivaSettings = group(RivaSettings, "The NVIDIA Riva ASR API.")
     openai: OpenAISettings = group(OpenAISettings, "The OpenAI audio API.")
 

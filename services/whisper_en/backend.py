@@ -33,6 +33,7 @@ START_TOKENS = 4  # start of transcript, language, task, no timestamps: ahead of
 class WhisperBackend(Backend):
     max_chunk_seconds = 30.0  # Whisper's window: a piece this long decodes in one pass
     translates = True  # Whisper's "translate" task: English text for any language it knows
+    boosts = True  # boosted phrases lead the prompt (see `boosted_prompt`)
 
     def __init__(self, settings: WhisperSettings):
         self._settings = settings
@@ -89,6 +90,7 @@ class WhisperBackend(Backend):
         self, audio: np.ndarray, options: DecodeOptions, cancellation: Cancellation
     ) -> Transcript:
         self._require_model()
+        options = boosted_prompt(options)
         frames = self._fitted_frames(audio, options) if options.short_window else None
         if frames is not None:
             found = self._fitted(audio, options, frames, cancellation)
@@ -169,14 +171,34 @@ class WhisperBackend(Backend):
         prefix = len(encode(" " + options.prefix).ids) if options.prefix else 0
         return min(prompt, self._model.max_length // 2 - 1), prefix
 
-    def detect_language(self, audio: np.ndarray, cancellation: Cancellation) -> tuple[str, float]:
+    def detect_language(
+        self, audio: np.ndarray, cancellation: Cancellation, candidates: tuple[str, ...] = ()
+    ) -> tuple[str, float]:
         """Whisper's language-id pass: one encoder window (30 s) and one decoder step."""
         model = self._require_model()
         cancellation.check()
         _, _, ranked = model.detect_language(audio)
-        served = set(self.info.languages)
-        # Ranked most likely first; the best language this service serves wins.
-        return next(((code, p) for code, p in ranked if code in served), ("", 0.0))
+        return _best_of(ranked, set(candidates or self.info.languages))
+
+
+def _best_of(ranked, allowed: set[str]) -> tuple[str, float]:
+    """The most likely allowed language (ranked most likely first) and its probability."""
+    return next(((code, p) for code, p in ranked if code in allowed), ("", 0.0))
+
+
+def boosted_prompt(options: DecodeOptions) -> DecodeOptions:
+    """Boosted phrases as the start of the prompt, the client's own prompt after them.
+
+    Whisper takes no weights: a boost only says which phrases to expect. Written as a short
+    list ("Zorbulon, Xarelvotide."), they make the decoder spell those words where the
+    audio has them and leave the rest alone; Google's class tokens (`$TIME`) are skipped."""
+    phrases = [p for p in options.boosted if not p.startswith("$")]
+    if not phrases:
+        return options
+    prompt = ", ".join(phrases) + "."
+    if options.initial_prompt:
+        prompt = f"{prompt} {options.initial_prompt}"
+    return replace(options, initial_prompt=prompt, boosted=())
 
 
 def _transcript(segments: list, info) -> Transcript:

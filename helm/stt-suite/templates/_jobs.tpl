@@ -152,6 +152,9 @@ the `http` port and calls the router's Service; in the router's pod (the embedde
       value: {{ printf "%s/key" (include "stt-suite.clientKeyDir" $root) | quote }}
     {{- end }}
     {{- include "stt-suite.storeEnv" (list $root "WORKER_") | trim | nindent 4 }}
+    {{- with include "stt-suite.objectStoreEnv" (list $root true) }}
+    {{- . | trim | nindent 4 }}
+    {{- end }}
     {{- with include "stt-suite.settingsEnv" (list "WORKER_" $w.settings) }}
     {{- . | nindent 4 }}
     {{- end }}
@@ -178,5 +181,8 @@ the `http` port and calls the router's Service; in the router's pod (the embedde
     {{- if $embedded }}
     - name: jobs-data
       mountPath: {{ $root.Values.jobs.embedded.mountPath }}
+    {{- end }}
+    {{- with include "stt-suite.objectStoreMount" $root }}
+    {{- . | trim | nindent 4 }}
     {{- end }}
 {{- end }}

@@ -14,6 +14,7 @@ from pydantic_settings import SettingsConfigDict
 from services.core.names import JOB_MAX_AUDIO_SECONDS
 from services.core.settings import ServerSettings, SettingsGroup, group
 from services.core.tls_settings import TargetTlsSettings
+from services.jobs.buckets import BucketSettings
 from services.jobs.settings import StoreSettings
 from services.jobs.uri_policy import UriPolicySettings
 
@@ -72,7 +73,9 @@ class AudioSettings(SettingsGroup):
         1024 * 1024 * 1024, gt=0, description="Largest job audio read from a uri, in bytes."
     )
     fetch_timeout_s: float = Field(
-        300.0, gt=0, description="Longest time to fetch the audio of an http(s) uri."
+        300.0,
+        gt=0,
+        description="Longest time to fetch the audio of an http(s), gs:// or s3:// uri.",
     )
 
 
@@ -126,6 +129,7 @@ class WorkerSettings(ServerSettings):
     store: StoreSettings = group(StoreSettings, "The job store.")
     leases: LeaseSettings = group(LeaseSettings, "Leases and polling.")
     audio: AudioSettings = group(AudioSettings, "Job audio.")
+    buckets: BucketSettings = group(BucketSettings, "The buckets job audio may be read from.")
     calls: CallSettings = group(CallSettings, "Calls through the router.")
     job_uris: UriPolicySettings = group(UriPolicySettings, "What a job's audio.uri may name.")
 

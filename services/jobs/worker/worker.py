@@ -27,6 +27,7 @@ from services.jobs.uri_policy import UriPolicy
 from services.jobs.worker.calls import RouterCalls
 from services.jobs.worker.fetch import Transient
 from services.jobs.worker.metrics import WorkerMetrics
+from services.jobs.worker.object_store import ObjectStore
 from services.jobs.worker.runner import JobRunner
 from services.jobs.worker.settings import LeaseSettings, WorkerSettings
 
@@ -49,6 +50,7 @@ class Worker:
         self._metrics = metrics
         self._uris = UriPolicy.from_settings(settings.job_uris)
         self._vad = VoiceActivityDetector(VadSettings())
+        self._objects = ObjectStore(settings.buckets.policy())  # its clients made once
         self._shutdown = threading.Event()
         self._current: Cancellation | None = None
 
@@ -103,7 +105,14 @@ class Worker:
         heartbeat.start()
         self._metrics.busy.labels(self._metrics.service).set(1)
         runner = JobRunner(
-            self._store, claim, self._settings, self._uris, self._vad, self._calls, stop
+            self._store,
+            claim,
+            self._settings,
+            self._uris,
+            self._vad,
+            self._calls,
+            stop,
+            self._objects,
         )
         try:
             self._end(claim, runner, stop)

@@ -64,7 +64,9 @@ class OpenAIAudio:
 
     async def models(self, request: Request) -> Response:
         async def listing(call: Call) -> Response:
-            return JSONResponse({"object": "list", "data": [self._model(m) for m in self._names()]})
+            languages = await self._languages()
+            data = [self._model(name, languages) for name in self._names()]
+            return JSONResponse({"object": "list", "data": data})
 
         return await self._describe(request, "ListModels", listing)
 
@@ -74,15 +76,30 @@ class OpenAIAudio:
         async def one(call: Call) -> Response:
             if name not in self._names():
                 raise NotFound(f"The model '{name}' does not exist")
-            return JSONResponse(self._model(name))
+            return JSONResponse(self._model(name, await self._languages()))
 
         return await self._describe(request, "GetModel", one)
 
     def _names(self) -> list[str]:
         return [form.ROUTED_MODEL, *self._path.backends]
 
-    def _model(self, name: str) -> dict:
-        return {"id": name, "object": "model", "created": self._started, "owned_by": OWNER}
+    async def _languages(self) -> dict[str, list[str]]:
+        """The languages of each model: the router's for the routed one, each backend's own
+        (empty for one that does not answer)."""
+        described = await self._path.describe()
+        languages = {b.backend_name: list(b.language_codes) for b in described.backends}
+        languages[form.ROUTED_MODEL] = list(described.language_codes)
+        return languages
+
+    def _model(self, name: str, languages: dict[str, list[str]]) -> dict:
+        # `languages` is this server's addition to OpenAI's model object (clients keep it).
+        return {
+            "id": name,
+            "object": "model",
+            "created": self._started,
+            "owned_by": OWNER,
+            "languages": languages.get(name, []),
+        }
 
     async def _describe(
         self, request: Request, method: str, work: Callable[[Call], Awaitable[Response]]

@@ -1,8 +1,10 @@
 """`nvidia.riva.asr.RivaSpeechRecognition` on the router's gRPC port, for `nvidia-riva-client`'s
 ASRService: each call is converted to stt.v1 and served by the router's request path.
 
-GetRivaSpeechRecognitionConfig lists one model per backend, by the router's name for it
-(which `config.model` accepts to pin a request to it), with the languages it serves.
+GetRivaSpeechRecognitionConfig lists each backend by the router's name for it (which
+`config.model` accepts to pin a request to it) as Riva lists a model: an `offline` entry, and
+an `online` one when it streams, with the languages it serves, so that Riva's scripts'
+`--list-models` find them (see `riva_models.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from services.core.calls import Call, CallScope
 from services.core.errors import InvalidConfig
 from services.core.rpc import generic_handler, stream_rpc, unary_rpc
 from services.router.dropin import riva_convert as convert
+from services.router.dropin import riva_models
 from services.router.path import RequestPath
 
 SERVICE = riva.DESCRIPTOR.services_by_name["RivaSpeechRecognition"].full_name
@@ -81,7 +84,7 @@ class RivaSpeech:
         answer = riva.RivaSpeechRecognitionConfigResponse()
         for info in described.backends:
             if info.backend_name in routes and request.model_name in ("", info.backend_name):
-                _describe(answer.model_config.add(), info, routes[info.backend_name])
+                answer.model_config.extend(_entries(info, routes[info.backend_name]))
         if not answer.model_config:
             served = ", ".join(self._path.backends)
             name = request.model_name
@@ -89,15 +92,18 @@ class RivaSpeech:
         return answer
 
 
-def _describe(config, info, routes: list[str]) -> None:
-    config.model_name = info.backend_name
-    config.parameters.update(
-        {
-            "type": "offline,online" if info.streaming_supported else "offline",
-            "language_code": ",".join(info.language_codes),
-            "routes": ",".join(routes),
-            "service": info.service,
-            "model": info.model,
-            "ready": "true" if info.ready else "false",
-        }
+def _entries(info, routes: list[str]) -> list:
+    """A backend's entries; one that does not answer is listed by its routes, offline."""
+    extra = {
+        "routes": ",".join(routes),
+        "service": info.service,
+        "model": info.model,
+        "ready": "true" if info.ready else "false",
+    }
+    return riva_models.model_configs(
+        info.backend_name,
+        list(info.language_codes) or routes,
+        info.streaming_supported,
+        info.service or info.backend_name,
+        extra=extra,
     )

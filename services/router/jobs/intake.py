@@ -4,8 +4,9 @@ daily quota, and stores the job for a worker; the operation comes back at once.
 Audio sent as `content` is probed (opened, its first frames decoded, its length read), so
 bytes no decoder reads fail the call rather than the job. Audio by `uri` is read by the
 worker, which may be on another machine: here the uri is held to the job URI policy
-(`services/jobs/uri_policy.py`: file roots, global addresses, allowed hosts), so a uri the
-policy refuses is PERMISSION_DENIED and makes no job; the worker checks it again as it reads.
+(`services/jobs/uri_policy.py`: file roots, global addresses, allowed hosts), or for an
+object-store uri (`gs://`, `s3://`) to the buckets the deployment reads from, so a uri either
+refuses is PERMISSION_DENIED and makes no job; the worker checks it again as it reads.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from services.core import audio
 from services.core.convert import audio_spec
 from services.core.errors import InvalidArgument, InvalidAudio, QuotaExceeded
 from services.core.speakers import check_bounds
+from services.jobs.buckets import BucketPolicy, is_object_uri
 from services.jobs.store import Job, Store, usage_day
 from services.jobs.uri_policy import UriPolicy
 
@@ -42,12 +44,18 @@ class QuotaPolicy:
 
 class JobIntake:
     def __init__(
-        self, store: Store, quota: QuotaPolicy, limits: audio.AudioLimits, uris: UriPolicy
+        self,
+        store: Store,
+        quota: QuotaPolicy,
+        limits: audio.AudioLimits,
+        uris: UriPolicy,
+        buckets: BucketPolicy | None = None,
     ):
         self._store = store
         self._quota = quota
         self._limits = limits
         self._uris = uris
+        self._buckets = buckets or BucketPolicy(())
 
     def submit(
         self,
@@ -71,8 +79,9 @@ class JobIntake:
             content = request.audio.content
             seconds = audio.probe(content, spec, self._limits)
         else:
-            check_uri(request.audio.uri)
-            self._uris.check(request.audio.uri)
+            check_uri(request.audio.uri, self._buckets)
+            if not is_object_uri(request.audio.uri):
+                self._uris.check(request.audio.uri)
         self._charge(tenant, seconds)
         stored = stt_pb2.LongRunningRecognizeRequest()
         stored.CopyFrom(request)
@@ -104,12 +113,15 @@ class JobIntake:
         )
 
 
-def check_uri(uri: str) -> None:
+def check_uri(uri: str, buckets: BucketPolicy | None = None) -> None:
+    if len(uri) <= MAX_URI_CHARS and is_object_uri(uri):
+        (buckets or BucketPolicy(())).check(uri)
+        return
     parsed = urlparse(uri)
     if len(uri) > MAX_URI_CHARS or parsed.scheme not in URI_SCHEMES:
         raise InvalidArgument(
-            f"audio.uri must be a file:// path or an http(s):// URL of at most "
-            f"{MAX_URI_CHARS} characters, got {uri[:200]!r}"
+            f"audio.uri must be a gs:// or s3:// object, a file:// path or an http(s):// URL "
+            f"of at most {MAX_URI_CHARS} characters, got {uri[:200]!r}"
         )
     if parsed.scheme == "file" and (parsed.netloc not in ("", "localhost") or not parsed.path):
         raise InvalidArgument(f"audio.uri {uri!r} must be file:///absolute/path")
