@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-deps proto docs bench bench-router lint images chart-check clean
+.PHONY: install run test test-deps proto docs bench bench-router lint images chart-check \
+	container-deps container-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,23 +56,49 @@ bench-router: $(STAMP)
 	$(PY) -m bench.router
 
 # The container images: CPU (`stt-suite:<version>`) and CUDA (`stt-suite:<version>-cuda`).
-# Needs a container engine; IMAGE names the repository to tag for, e.g. a registry path.
+# Built with docker where its engine answers, else with podman (DOCKER=... picks one);
+# IMAGE names the repository to tag for, e.g. a registry path; IMAGE_BUILD_ARGS is passed
+# to both builds (e.g. --build-arg PYTHON_IMAGE=...).
 IMAGE ?= stt-suite
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-DOCKER ?= docker
+DOCKER ?= $(shell if docker info >/dev/null 2>&1; then echo docker; \
+	elif command -v podman >/dev/null 2>&1; then echo podman; else echo docker; fi)
+IMAGE_BUILD_ARGS ?=
 images:
-	$(DOCKER) build -f docker/Dockerfile -t $(IMAGE):$(VERSION) .
-	$(DOCKER) build -f docker/Dockerfile.cuda -t $(IMAGE):$(VERSION)-cuda .
+	$(DOCKER) build $(IMAGE_BUILD_ARGS) -f docker/Dockerfile -t $(IMAGE):$(VERSION) .
+	$(DOCKER) build $(IMAGE_BUILD_ARGS) -f docker/Dockerfile.cuda -t $(IMAGE):$(VERSION)-cuda .
+
+# What the container check needs besides the tests' tools (Debian/Ubuntu, as root): podman
+# with runc, and mmdebstrap for the base image.
+container-deps:
+	@missing=""; \
+	for tool in podman runc mmdebstrap; do \
+	  command -v $$tool >/dev/null || missing="$$missing $$tool"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  apt-get update -qq && apt-get install -y -qq $$missing; \
+	fi
+
+# The suite as the cluster runs it: the CPU image built on a local base, the chart's pods
+# started as containers, probed, called through the router and stopped (tools/container_check.py;
+# a report lands in /var/tmp/stt-container-check). Runs as root. CONTAINER_CHECK_ARGS is
+# passed on (e.g. --write-docs, to put the figures in docs/benchmarks.md).
+CONTAINER_CHECK_ARGS ?=
+container-check: $(STAMP) test-deps container-deps
+	$(PY) -m tools.container_check $(CONTAINER_CHECK_ARGS)
 
 # The Helm chart and Dockerfile checks alone (they are part of `make test` too).
 chart-check: $(STAMP)
-	$(PY) -m pytest -q tests/test_chart.py tests/test_chart_jobs.py tests/test_images.py
+	$(PY) -m pytest -q tests/test_chart.py tests/test_chart_jobs.py tests/test_chart_caches.py \
+	  tests/test_images.py tests/test_container_plan.py
 
-# Style, and the layers of services/ (the import contracts in pyproject.toml).
+# Style, the layers of services/ (the import contracts in pyproject.toml), and bandit's
+# security checks of services/ (each finding left is explained where it is, `# nosec BXXX`).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/bandit -q -r services
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

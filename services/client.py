@@ -1,5 +1,5 @@
 """A small synchronous client for stt.v1.Speech, used by `stt transcribe`, `stt check`, tests
-and benchmarks."""
+and benchmarks: plain text, or TLS with `credentials`; `metadata` carries an API key."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def recognize(
     words: bool = False,
     phrases: tuple[str, ...] = (),
     timeout: float = 300.0,
+    credentials: grpc.ChannelCredentials | None = None,
+    metadata: tuple[tuple[str, str], ...] = (),
 ) -> stt_pb2.RecognizeResponse:
     config = stt_pb2.RecognitionConfig(
         language_code=language, enable_word_time_offsets=words, enable_word_confidence=words
@@ -34,22 +36,30 @@ def recognize(
         config=config, audio=stt_pb2.RecognitionAudio(content=content)
     )
     options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
-    with grpc.insecure_channel(target, options=options) as channel:
+    with _channel(target, credentials, options) as channel:
         try:
-            return stt_pb2_grpc.SpeechStub(channel).Recognize(request, timeout=timeout)
+            return stt_pb2_grpc.SpeechStub(channel).Recognize(
+                request, timeout=timeout, metadata=metadata
+            )
         except grpc.RpcError as error:
             raise RecognizeError(error.code().name, error.details() or "") from error
 
 
-def check(target: str, health_entry: str = "", timeout: float = 10.0) -> stt_pb2.ServiceInfo:
+def check(
+    target: str,
+    health_entry: str = "",
+    timeout: float = 10.0,
+    credentials: grpc.ChannelCredentials | None = None,
+    metadata: tuple[tuple[str, str], ...] = (),
+) -> stt_pb2.ServiceInfo:
     """The server's info, once its gRPC health entry says SERVING; RecognizeError otherwise."""
-    with grpc.insecure_channel(target) as channel:
+    with _channel(target, credentials) as channel:
         try:
             health = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=health_entry), timeout=timeout
             )
             info = stt_pb2_grpc.SpeechStub(channel).GetServiceInfo(
-                stt_pb2.GetServiceInfoRequest(), timeout=timeout
+                stt_pb2.GetServiceInfoRequest(), timeout=timeout, metadata=metadata
             )
         except grpc.RpcError as error:
             raise RecognizeError(error.code().name, error.details() or "") from error
@@ -57,6 +67,12 @@ def check(target: str, health_entry: str = "", timeout: float = 10.0) -> stt_pb2
     if health.status != health_pb2.HealthCheckResponse.SERVING:
         raise RecognizeError(status, f"health entry {health_entry!r} is {status}")
     return info
+
+
+def _channel(target: str, credentials: grpc.ChannelCredentials | None, options=()):
+    if credentials is None:
+        return grpc.insecure_channel(target, options=options)
+    return grpc.secure_channel(target, credentials, options=options)
 
 
 def to_text(response: stt_pb2.RecognizeResponse, words: bool) -> str:

@@ -32,7 +32,9 @@ class Member:
 
 
 MEMBERS = (
-    Member("whisper_en", "services.whisper_en.service", 50052, 9091, ("en",)),
+    # Whisper is multilingual: it is the first choice for English and for any language no
+    # other service has (`*`); a code Whisper does not know is refused by whisper_en.
+    Member("whisper_en", "services.whisper_en.service", 50052, 9091, ("en", "*")),
     Member(
         "hausa_stt",
         "services.hausa_stt.service",

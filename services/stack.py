@@ -16,8 +16,10 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from services.jobs.uri_policy import FILE_ROOTS
 from services.registry import Member
 from services.router.config import RoutingConfig
+from services.router.settings import RouterSettings
 
 ROUTER_GRPC_PORT, ROUTER_HTTP_PORT = 50051, 9090
 FALLBACK = "whisper_en"
@@ -50,9 +52,15 @@ def service_child(member: Member) -> Child:
     )
 
 
-def worker_child(data_dir: Path, database_url: str, router_port: int, http_port: int) -> Child:
+def worker_child(
+    data_dir: Path,
+    database_url: str,
+    router_port: int,
+    http_port: int,
+    env: dict[str, str] | None = None,
+) -> Child:
     """One job worker on the router's job store, transcribing (and diarizing) through the
-    router."""
+    router; `env` (see `worker_env`) is set for it."""
     argv = [
         *_stt(),
         "worker",
@@ -65,9 +73,36 @@ def worker_child(data_dir: Path, database_url: str, router_port: int, http_port:
         "--http-port",
         str(http_port),
     ]
-    # A database URL holds a password: it goes in the environment, not on a command line.
-    env = {"WORKER_DATABASE_URL": database_url} if database_url else {}
+    env = dict(env or {})
+    if database_url:  # it holds a password: it goes in the environment, not on a command line
+        env["WORKER_DATABASE_URL"] = database_url
     return Child("worker", tuple(argv), env)
+
+
+def worker_env(
+    router: RouterSettings, file_roots: list[Path], environ: dict[str, str] | None = None
+) -> dict[str, str]:
+    """What the worker needs to read the jobs and reach the router as `stt up` runs it: the
+    file roots given to `stt up`; with TLS on the router's ports, the router's own certificate
+    as the one it trusts (and as its client certificate under mutual TLS: it must then be one
+    the client CA signed), unless the environment says otherwise. Raises ValueError when the
+    router asks for API keys and nothing gives the worker one."""
+    environ = dict(os.environ) if environ is None else environ
+    env: dict[str, str] = {}
+    if file_roots:
+        env[FILE_ROOTS] = ",".join(map(str, file_roots))
+    tls = router.tls
+    if tls.cert_file is not None and "WORKER_TARGET_TLS_CA_FILE" not in environ:
+        env["WORKER_TARGET_TLS_CA_FILE"] = str(tls.cert_file)
+        if tls.client_ca_file is not None:
+            env["WORKER_TARGET_TLS_CERT_FILE"] = str(tls.cert_file)
+            env["WORKER_TARGET_TLS_KEY_FILE"] = str(tls.key_file)
+    if router.api_keys_file is not None and not environ.get("WORKER_API_KEY_FILE"):
+        raise ValueError(
+            "the router asks for API keys (ROUTER_API_KEYS_FILE): set WORKER_API_KEY_FILE to a "
+            "file holding one of its keys, for the job worker's calls"
+        )
+    return env
 
 
 def _stt() -> tuple[str, ...]:

@@ -116,8 +116,10 @@ def submit(router, content: bytes | None = None, uri: str = "", metadata=(), **c
     return router.stub.LongRunningRecognize(request, timeout=60, metadata=metadata)
 
 
-def get(router, name: str) -> operations_pb2.Operation:
-    return router.operations.GetOperation(operations_pb2.GetOperationRequest(name=name), timeout=10)
+def get(router, name: str, metadata=()) -> operations_pb2.Operation:
+    return router.operations.GetOperation(
+        operations_pb2.GetOperationRequest(name=name), metadata=metadata, timeout=10
+    )
 
 
 def wait_done(router, name: str, within_s: float = 240) -> operations_pb2.Operation:

@@ -71,7 +71,6 @@ BAD = {
     "odd raw length": (b"\x01\x02\x03", AudioSpec("linear16", 16000), "truncated"),
     "raw without rate": (b"\x01\x02" * 100, AudioSpec("linear16"), "sample_rate_hertz"),
     "wrong rate": (wav_bytes(tone(1.0), 16000), AudioSpec(sample_rate_hertz=8000), "16000 Hz"),
-    "silent": (wav_bytes(np.zeros(16000), 16000), AudioSpec(), "silent"),
     "too long": (wav_bytes(tone(61.0, 8000), 8000), AudioSpec(), "limit of 60 s"),
     "too many bytes": (b"\x00" * (LIMITS.max_bytes + 1), AudioSpec(), "bytes, over"),
 }
@@ -82,6 +81,13 @@ def test_bad_audio_is_refused_precisely(case):
     content, spec, message = BAD[case]
     with pytest.raises(InvalidAudio, match=message):
         decode(content, spec, LIMITS)
+
+
+def test_silent_audio_is_decoded_and_told_silent():
+    audio = decode(wav_bytes(np.zeros(16000), 16000), AudioSpec(), LIMITS)
+    assert audio.duration == pytest.approx(1.0, abs=0.01)
+    assert audio.silent
+    assert not decode(wav_bytes(tone(1.0), 16000), AudioSpec(), LIMITS).silent
 
 
 def test_nan_samples_are_refused():

@@ -97,7 +97,7 @@ def test_batches_stop_at_the_size_limit_and_keys_never_mix():
 
 
 def test_a_producer_still_preparing_holds_a_batch_no_longer_than_the_window():
-    made, recorder = batcher(window_s=0.2)
+    made, _ = batcher(window_s=0.2)
     release = threading.Event()
 
     def slow_producer():

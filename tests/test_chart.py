@@ -210,7 +210,7 @@ def test_default_routes_are_those_of_stt_up(rendered, tmp_path):
     assert load_file(path).routes == local.routes
     assert load_file(path).detector == local.detector == "whisper_en"
     one_language = load_file(_written(tmp_path, routes_file(rendered["one-language"])))
-    assert one_language.routes == {"en": ("whisper_en",)}
+    assert one_language.routes == {"en": ("whisper_en",), "*": ("whisper_en",)}
 
 
 def test_the_charts_language_services_are_the_registry_s():

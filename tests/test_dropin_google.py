@@ -109,14 +109,14 @@ def test_unknown_language_raises_invalid_argument(client, audio_dir):
 @pytest.mark.parametrize(
     ("config", "field"),
     [
-        ({"profanity_filter": True}, "config.profanity_filter"),
         ({"encoding": Config.AudioEncoding.AMR}, "config.encoding AMR"),
-        ({"alternative_language_codes": ["de-DE"]}, "config.alternative_language_codes"),
+        ({"adaptation": {"phrase_set_references": ["projects/p/phraseSets/s"]}}, "adaptation"),
+        ({"enable_spoken_punctuation": True}, "config.enable_spoken_punctuation"),
         (
-            {"speech_contexts": [{"phrases": ["fellow Americans"], "boost": 10}]},
-            "config.speech_contexts[0].boost",
+            {"speech_contexts": [{"phrases": ["fellow Americans"], "boost": -1}]},
+            "config.speech_contexts[0].boost -1",
         ),
-        ({"model": "phone_call"}, "config.model 'phone_call'"),
+        ({"model": "telephony"}, "config.model 'telephony'"),
     ],
 )
 def test_unsupported_fields_are_refused_by_name(client, config, field):

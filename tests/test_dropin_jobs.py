@@ -23,16 +23,24 @@ TURNS = 4
 
 
 @pytest.fixture(scope="module")
-def stack(dropin_whisper, diarization_server, tmp_path_factory):
+def stack(dropin_whisper, diarization_server, audio_dir, tmp_path_factory):
     data = tmp_path_factory.mktemp("dropin-jobs")
+    # Jobs may name the shared clips and the tests' folders by file://.
+    roots = dict(jobs_uri_file_roots=[audio_dir, tmp_path_factory.getbasetemp()])
     settings = dropin_router_settings(
-        dropin_whisper.target, data_dir=data, diarization=f"dns:///{diarization_server.target}"
+        dropin_whisper.target,
+        data_dir=data,
+        diarization=f"dns:///{diarization_server.target}",
+        **roots,
     )
     with (
         running_router(settings) as router,
         running_worker(
             worker_settings(
-                router.target, data_dir=data, diarization_target=diarization_server.target
+                router.target,
+                data_dir=data,
+                diarization_target=diarization_server.target,
+                **roots,
             )
         ),
     ):
@@ -110,7 +118,7 @@ def test_an_unknown_operation_is_the_client_s_not_found(client):
 @pytest.mark.parametrize(
     ("request_fields", "field"),
     [
-        ({"audio": {"uri": "gs://bucket/meeting.flac"}}, "audio.uri 'gs://bucket/meeting.flac'"),
+        ({"audio": {"uri": "ftp://host/meeting.flac"}}, "audio.uri 'ftp://host/meeting.flac'"),
         ({"config": {"model": "whisper_en"}}, "config.model 'whisper_en'"),
         ({"output_config": {"gcs_uri": "gs://bucket/out.json"}}, "output_config"),
     ],

@@ -89,11 +89,17 @@ def test_config_query_lists_the_models_and_languages(asr):
     reply = asr.stub.GetRivaSpeechRecognitionConfig(
         riva_asr_pb2.RivaSpeechRecognitionConfigRequest(), timeout=10
     )
-    models = {c.model_name: c.parameters for c in reply.model_config}
-    assert list(models) == ["whisper_en"]
-    assert "en" in models["whisper_en"]["language_code"].split(",")
-    assert models["whisper_en"]["routes"] == "en,es"
-    assert models["whisper_en"]["type"] == "offline,online"
+    # As a Riva server lists a model: one entry for offline use, one for streaming.
+    entries = [(c.model_name, c.parameters) for c in reply.model_config]
+    assert [(name, p["type"]) for name, p in entries] == [
+        ("whisper_en", "offline"),
+        ("whisper_en", "online"),
+    ]
+    for _, parameters in entries:
+        assert "en" in parameters["language_code"].split(",")
+        assert "es" in parameters["language_code"].split(",")  # Whisper is multilingual
+        assert parameters["routes"] == "en,es"
+        assert parameters["sample_rate"] == "16000"
     with pytest.raises(grpc.RpcError) as refused:
         asr.stub.GetRivaSpeechRecognitionConfig(
             riva_asr_pb2.RivaSpeechRecognitionConfigRequest(model_name="conformer"), timeout=10
@@ -116,7 +122,11 @@ def test_a_listed_model_pins_the_backend(asr, audio_dir):
         (b"this is not audio" * 100, {"language_code": "en-US"}, ""),
         (None, {"language_code": "fr-FR"}, "'fr-FR' is not served"),
         (None, {"language_code": "en", "model": "conformer"}, "config.model 'conformer'"),
-        (None, {"language_code": "en", "profanity_filter": True}, "config.profanity_filter"),
+        (
+            None,
+            {"language_code": "en", "custom_configuration": {"beam": "4"}},
+            "config.custom_configuration (beam)",
+        ),
     ],
 )
 def test_refusals_are_invalid_argument(asr, audio_dir, audio, config, detail):

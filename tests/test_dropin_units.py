@@ -133,8 +133,10 @@ def test_google_long_running_requests_become_stt_jobs():
     assert job.audio.uri == uri and job.config.language_code == "en"
     assert job.config.diarization_config.max_speaker_count == 3
     assert google_jobs.long_running_request(google_job(), []).audio.content == b"audio"
+    for uri in ("gs://bucket/a.flac", "s3://bucket/a.flac"):  # the job store checks buckets
+        assert google_jobs.long_running_request(google_job(audio={"uri": uri}), []).audio.uri == uri
     for audio, message in (
-        ({"uri": "gs://bucket/a.flac"}, "gs:// is not readable here"),
+        ({"uri": "ftp://bucket/a.flac"}, "ftp:// is not readable here"),
         ({"uri": "/recordings/a.flac"}, "it names no scheme"),
     ):
         with pytest.raises(InvalidConfig, match=message):

@@ -39,11 +39,16 @@ QUILTER = "en/mr_quilter_picovoice_leopard.wav"
 
 @pytest.fixture(scope="module")
 def stack(whisper_server, audio_dir, tmp_path_factory):
-    """A router with a SQLite job store in front of whisper_en, and one worker."""
+    """A router with a SQLite job store in front of whisper_en, and one worker; jobs may name
+    the shared clips and the tests' folders by file://, and HTTP servers on 127.0.0.1."""
     data = tmp_path_factory.mktemp("jobs")
+    uris = dict(
+        jobs_uri_file_roots=[audio_dir, tmp_path_factory.getbasetemp()],
+        jobs_uri_allowed_private_hosts="127.0.0.1",
+    )
     with (
-        jobs_router(whisper_server.target, data_dir=data) as router,
-        running_worker(worker_settings(router.target, data_dir=data)) as worker,
+        jobs_router(whisper_server.target, data_dir=data, **uris) as router,
+        running_worker(worker_settings(router.target, data_dir=data, **uris)) as worker,
     ):
         router.worker = worker
         yield router
@@ -129,6 +134,7 @@ def test_list_get_wait_and_delete(stack, audio_dir, tmp_path):
         waited = [
             stack.operations.WaitOperation(
                 operations_pb2.WaitOperationRequest(name=name, timeout={"seconds": 120}),
+                metadata=tenant,
                 timeout=150,
             )
             for name in names
@@ -139,7 +145,7 @@ def test_list_get_wait_and_delete(stack, audio_dir, tmp_path):
         assert "apostle of the middle classes" in job_transcript(operation).lower()
         assert response_of(operation).language_code == "en"  # detected
     assert metadata_of(waited[1]).uri == (audio_dir / QUILTER).as_uri()
-    assert get(stack, names[0]) == waited[0]
+    assert get(stack, names[0], tenant) == waited[0]
 
     listed, token = [], ""
     while True:
@@ -158,7 +164,9 @@ def test_list_get_wait_and_delete(stack, audio_dir, tmp_path):
     )
     assert not running.operations
 
-    stack.operations.DeleteOperation(operations_pb2.DeleteOperationRequest(name=names[0]))
+    stack.operations.DeleteOperation(
+        operations_pb2.DeleteOperationRequest(name=names[0]), metadata=tenant
+    )
     for call, message in (
         (stack.operations.GetOperation, operations_pb2.GetOperationRequest(name=names[0])),
         (stack.operations.DeleteOperation, operations_pb2.DeleteOperationRequest(name=names[0])),
@@ -166,7 +174,7 @@ def test_list_get_wait_and_delete(stack, audio_dir, tmp_path):
         (stack.operations.WaitOperation, operations_pb2.WaitOperationRequest(name="nope")),
     ):
         with pytest.raises(grpc.RpcError) as refused:
-            call(message, timeout=10)
+            call(message, metadata=tenant, timeout=10)
         assert refused.value.code() is grpc.StatusCode.NOT_FOUND
 
 

@@ -185,3 +185,10 @@ def test_a_database_made_before_the_api_column_gets_it(store):
     assert reopened.get("old").api == "stt", "jobs stored before came through stt.v1"
     job = reopened.submit("new", "t", b"request", "rid-new", "en", None, None, "google")
     assert (job.api, reopened.get("new").api) == ("google", "google")
+
+
+def test_a_data_directory_that_holds_no_database_is_an_os_error_naming_it(tmp_path):
+    """The command line reports it as a start-up error, not with a traceback."""
+    (tmp_path / "jobs.sqlite3").write_bytes(b"not a database at all, " * 100)
+    with pytest.raises(OSError, match=r"cannot open the job store .*jobs\.sqlite3"):
+        open_database(tmp_path, "", 1)

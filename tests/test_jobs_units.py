@@ -25,11 +25,14 @@ from services.core.errors import (
     InvalidAudio,
     NoBackend,
     Overloaded,
+    PermissionDenied,
     QuotaExceeded,
     Relayed,
     to_grpc_status,
 )
 from services.core.vad import Span
+from services.jobs.buckets import BucketPolicy
+from services.jobs.uri_policy import UriPolicy
 from services.jobs.worker import chunks
 from services.jobs.worker.calls import RouterCalls
 from services.jobs.worker.fetch import Transient, read_uri
@@ -146,42 +149,53 @@ def answering(status: int, body: bytes = b"audio"):
 
 
 def test_read_uri_by_file_and_http(tmp_path):
+    policy = UriPolicy(file_roots=[tmp_path], allowed_private_hosts=["127.0.0.1"])
     (tmp_path / "a.wav").write_bytes(b"12345")
-    assert read_uri((tmp_path / "a.wav").as_uri(), 10, 5) == b"12345"
+    assert read_uri((tmp_path / "a.wav").as_uri(), 10, 5, policy) == b"12345"
     with pytest.raises(InvalidAudio, match="over the job limit of 4 bytes"):
-        read_uri((tmp_path / "a.wav").as_uri(), 4, 5)
+        read_uri((tmp_path / "a.wav").as_uri(), 4, 5, policy)
     with pytest.raises(InvalidAudio, match="does not exist"):
-        read_uri((tmp_path / "b.wav").as_uri(), 10, 5)
+        read_uri((tmp_path / "b.wav").as_uri(), 10, 5, policy)
     with pytest.raises(InvalidAudio, match="not a file"):
-        read_uri(tmp_path.as_uri(), 10, 5)
+        read_uri(tmp_path.as_uri(), 10, 5, policy)
     with answering(200, b"x" * 64) as url:
-        assert read_uri(url, 100, 5) == b"x" * 64
+        assert read_uri(url, 100, 5, policy) == b"x" * 64
         with pytest.raises(InvalidAudio, match="over the job limit") as too_big:
-            read_uri(url, 10, 5)
+            read_uri(url, 10, 5, policy)
         assert "secret" not in str(too_big.value)
     with answering(403) as url, pytest.raises(InvalidAudio, match="HTTP 403") as refused:
-        read_uri(url, 100, 5)
+        read_uri(url, 100, 5, policy)
     assert "secret" not in str(refused.value)
     with answering(503) as url, pytest.raises(Transient, match="HTTP 503"):
-        read_uri(url, 100, 5)
+        read_uri(url, 100, 5, policy)
     with answering(200) as url:
         dead = url
     with pytest.raises(Transient, match="refused"):
-        read_uri(dead, 100, 5)
+        read_uri(dead, 100, 5, policy)
 
 
 def test_uri_forms_and_filters():
     for good in ("file:///data/a.wav", "file://localhost/a.wav", "https://bucket.example/a?sig=1"):
         check_uri(good)
-    for bad in ("s3://bucket/a.wav", "file://host/a.wav", "http:///a.wav", "a.wav", ""):
+    for bad in ("ftp://bucket/a.wav", "file://host/a.wav", "http:///a.wav", "a.wav", ""):
         with pytest.raises(InvalidArgument):
             check_uri(bad)
+    # Objects only from the buckets listed; none listed: none read.
+    allowed = BucketPolicy(["s3://bucket", "gs://audio"])
+    check_uri("s3://bucket/a.wav", allowed)
+    check_uri("gs://audio/calls/a.flac", allowed)
+    with pytest.raises(PermissionDenied, match="reads from no bucket: list the buckets in"):
+        check_uri("s3://bucket/a.wav")
+    with pytest.raises(PermissionDenied, match="bucket gs://other, which this deployment"):
+        check_uri("gs://other/a.wav", allowed)
+    with pytest.raises(InvalidAudio, match="names no object"):
+        check_uri("gs://audio/", allowed)
     assert read_done_filter("") is None and read_done_filter(" done = TRUE ") is True
     with pytest.raises(InvalidArgument):
         read_done_filter("state=RUNNING")
     with pytest.raises(InvalidArgument, match="page_token"):
         read_page_token("not a token")
-    policy = QuotaPolicy(2.0, {"big": 10.0}, "x-tenant-id")
+    policy = QuotaPolicy(2.0, {"big": 10.0})
     assert (policy.limit_s("any"), policy.limit_s("big")) == (7200, 36000)
 
 
@@ -196,7 +210,7 @@ def test_a_spent_quota_is_resource_exhausted_with_quota_failure():
 
 
 def test_worker_settings_keep_heartbeats_within_the_lease():
-    with pytest.raises(ValidationError, match="a third of lease_s"):
+    with pytest.raises(ValidationError, match="a third of WORKER_LEASE_S"):
         WorkerSettings(lease_s=3, heartbeat_s=2)
 
 

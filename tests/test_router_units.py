@@ -114,6 +114,7 @@ def test_the_stack_routes_each_language_to_its_service_then_whisper():
     assert table.diarization == "dns:///127.0.0.1:50155"
     assert table.routes == {
         "en": ("whisper_en",),
+        "*": ("whisper_en",),  # every other language Whisper knows
         "ha": ("hausa_stt", "whisper_en"),
         "ar": ("whisper_en",),
     }

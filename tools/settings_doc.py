@@ -15,8 +15,9 @@ Every setting of a service, of the router or of a job worker is read from the en
 `<PREFIX><NAME>` in upper case (for example `WHISPER_EN_MAX_CONCURRENCY=8`,
 `ROUTER_ROUTES=en=whisper_en`, `WORKER_DATABASE_URL=postgresql://...`); the flags of
 `stt serve`, `stt router` and `stt worker` override the environment. `stt up` sets the ports
-and the data directory itself (see the README). This page is generated from the settings
-classes by `make docs`.
+and the data directory itself (see the README). The job URI policy (`JOBS_URI_*`) is read
+alike by the router and the job workers. This page is generated from the settings classes by
+`make docs`.
 """
 
 

@@ -3,7 +3,8 @@
 Containers (wav, flac, mp3, ogg/opus, webm, m4a) are detected from the bytes; raw LINEAR16 and
 mu-law need their sample rate. Every way audio can be unusable raises `InvalidAudio` with a
 message that says what is wrong, and decoding stops as soon as a limit is passed, so a huge
-file never fills memory.
+file never fills memory. Silent audio is not unusable: it holds no speech, and its answer is
+no results (as Google's, Riva's and OpenAI's).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class AudioSpec:
     encoding: str = "detect"
     sample_rate_hertz: int = 0
     channels: int = 0
+    # Each channel recognised on its own (see `channel_audio`), instead of a mix of them.
+    separate_channels: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,11 @@ class DecodedAudio:
     @property
     def duration(self) -> float:
         return len(self.samples) / SAMPLE_RATE
+
+    @property
+    def silent(self) -> bool:
+        """Digitally silent: nothing a model can hear (the answer is no results)."""
+        return float(np.abs(self.samples).max()) < SILENCE_PEAK
 
 
 def decode(content: bytes, spec: AudioSpec, limits: AudioLimits) -> DecodedAudio:
@@ -263,12 +271,6 @@ def _check_content(samples: np.ndarray) -> None:
         raise InvalidAudio("audio decoded to zero samples")
     if not np.isfinite(samples).all():
         raise InvalidAudio("audio contains NaN or infinite samples")
-    peak = float(np.abs(samples).max())
-    if peak < SILENCE_PEAK:
-        level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.0f}"
-        raise InvalidAudio(
-            f"audio is silent (peak level {level} dBFS): there is nothing to recognise"
-        )
 
 
 def _too_long(seconds: float, limits: AudioLimits, at_least: bool = False) -> str:

@@ -43,6 +43,12 @@ class DecodeOptions:
     # Latency first (streaming): a backend with a fixed input window (Whisper's 30 s) may fit
     # it to the audio given. Backends without one ignore it.
     short_window: bool = False
+    # Phrases to favour in free recognition (phrase boosting), with the boost (0 to 20,
+    # Google's scale); a backend that cannot boost refuses them (see `Backend.check`).
+    boosted: tuple[str, ...] = ()
+    boost: float = 0.0
+    # Served languages to detect the language among (none: among all it serves).
+    candidates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,8 @@ class Backend(abc.ABC):
     max_chunk_seconds: float = 30.0
     #: Whether the model can translate speech into English text (`DecodeOptions`).
     translates: bool = False
+    #: Whether the model favours boosted phrases (`DecodeOptions.boosted`).
+    boosts: bool = False
     #: Whether concurrent `transcribe` calls share batched model passes, through the batcher
     #: given to `attach`: the core then sends a request's pieces at once, not one by one.
     batches: bool = False
@@ -145,6 +153,10 @@ class Backend(abc.ABC):
             raise InvalidConfig(
                 "this service does not score speech_contexts phrases; leave them out"
             )
+        if options.boosted and not self.boosts:
+            raise InvalidConfig(
+                "speech_contexts boost: this service does not boost phrases; leave boost at 0"
+            )
         if options.translate_to_english and not self.translates:
             raise InvalidConfig(
                 "config.decoding.translate_to_english: this service does not translate"
@@ -156,8 +168,11 @@ class Backend(abc.ABC):
     ) -> Transcript:
         """Transcribes 16 kHz mono float32 `audio`, calling `cancellation.check()` between units."""
 
-    def detect_language(self, audio: np.ndarray, cancellation: Cancellation) -> tuple[str, float]:
-        """The most likely served language of 16 kHz mono `audio` and its probability.
+    def detect_language(
+        self, audio: np.ndarray, cancellation: Cancellation, candidates: tuple[str, ...] = ()
+    ) -> tuple[str, float]:
+        """The most likely served language of 16 kHz mono `audio` (of `candidates` when
+        given) and its probability.
 
         Optional: a backend for one language has nothing to detect, and says so.
         """

@@ -1,8 +1,10 @@
 """One call on any server, from arrival to answer, whatever its API: its request scope (id,
-trace, logs), readiness, deadline, the mapping of errors to statuses, and what the server's
-metrics count of it. Model servers, the router, its drop-in APIs and its Operations service all
-serve their calls through a `CallScope`; each server plugs in its own `CallMetrics`. gRPC
-methods are wired to it in `services/core/rpc.py`.
+trace, logs), readiness, who it is for (its tenant, checked against the router's API keys),
+that tenant's fair share, its deadline, the pace of a stream's messages, the mapping of errors
+to statuses, and what the server's metrics count of it. Model servers, the router, its drop-in
+APIs and its Operations service all serve their calls through a `CallScope`; each server plugs
+in its own `CallMetrics` (and the router its `Admission`). gRPC methods are wired to it in
+`services/core/rpc.py`.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from typing import Protocol, TypeVar
 import grpc
 from opentelemetry import trace
 
-from services.core.errors import Relayed, SttError, to_grpc_status
+from services.core.errors import OutOfRange, Relayed, SttError, to_grpc_status
 from services.core.health import Lifecycle
 from services.core.names import REQUEST_ID_HEADER
 from services.core.requests import open_scope
+from services.core.tenants import DEFAULT_TENANT, SHARED_METHODS, TenantShares
 
 log = logging.getLogger("stt.calls")
 T = TypeVar("T")
@@ -56,6 +59,9 @@ class Call:
     deadline: float | None  # time.monotonic() value; None: no deadline
     started: float = field(default_factory=time.perf_counter)
     language: str = "detect"  # the metrics label: a language or route pattern
+    tenant: str = DEFAULT_TENANT  # who the call is for (its API key's tenant on the router)
+    # Trailing metadata the answer carries besides the request id (what served it).
+    trailing: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def api(self) -> str:
@@ -77,6 +83,14 @@ class CallMetrics(Protocol):
     def call_refused(self, call: Call, error: SttError) -> None: ...
 
 
+class Admission(Protocol):
+    """Who a call is for, from how it arrived (the router's API keys and tenant header)."""
+
+    def tenant(self, incoming: Incoming) -> str:
+        """The call's tenant; raises Unauthenticated, PermissionDenied or InvalidArgument."""
+        ...
+
+
 class Refusal(Exception):
     """A call answered with an error, already counted: `error` says which."""
 
@@ -87,22 +101,38 @@ class Refusal(Exception):
 
 
 class CallScope:
+    """`admission` (None: every call is the default tenant's) names each call's tenant;
+    `shares`, when given, holds each tenant to its share of the calls that use backends;
+    `stream_audio_timeout_s` ends a stream whose client sends nothing for that long."""
+
     def __init__(
         self,
         service: str,
         lifecycle: Lifecycle,
         metrics: CallMetrics,
         default_timeout_s: float | None = None,
+        log_each_call: bool = True,
+        *,
+        admission: Admission | None = None,
+        shares: TenantShares | None = None,
+        stream_audio_timeout_s: float | None = None,
     ):
         self._service = service
         self._lifecycle = lifecycle
         self._metrics = metrics
         self._default_timeout_s = default_timeout_s
+        self._log_each_call = log_each_call
+        self._admission = admission
+        self._shares = shares
+        self.stream_audio_timeout_s = stream_audio_timeout_s
         self.in_flight = 0  # calls being served now: what a drain waits for
 
     @contextlib.asynccontextmanager
-    async def serving(self, method: str, incoming: Incoming) -> AsyncIterator[Call]:
-        """One call: its scope, readiness, metrics and trace. An error leaves as `Refusal`
+    async def serving(
+        self, method: str, incoming: Incoming, *, needs_ready: bool = True
+    ) -> AsyncIterator[Call]:
+        """One call: its scope, readiness (unless it describes the server, which answers
+        while loading), its tenant and share, metrics and trace. An error leaves as `Refusal`
         once it is counted; anything but an `SttError` is logged and becomes INTERNAL."""
         with self._scope(incoming) as scope:
             call = Call(
@@ -113,10 +143,17 @@ class CallScope:
                 scope.outgoing_metadata(),
                 self._deadline(incoming.remaining_s),
             )
-            refusal = None
+            refusal, shared = None, False
             self.in_flight += 1
             try:
-                self._lifecycle.require_ready()
+                if needs_ready:
+                    self._lifecycle.require_ready()
+                if self._admission is not None:
+                    call.tenant = self._admission.tenant(incoming)
+                    scope.span.set_attribute("stt.tenant", call.tenant)
+                if self._shares is not None and method in SHARED_METHODS:
+                    self._shares.take(call.tenant)
+                    shared = True
                 yield call
             except SttError as error:
                 scope.code = error.code
@@ -131,6 +168,8 @@ class CallScope:
                 refusal = Refusal(internal, scope.request_id)
             finally:
                 self.in_flight -= 1
+                if shared:
+                    self._shares.give_back(call.tenant)
                 self._finished(call, scope.code)
         if refusal is not None:  # raised only now, so the metrics already count it
             raise refusal
@@ -146,13 +185,20 @@ class CallScope:
         return refusal
 
     async def unary(
-        self, method: str, incoming: Incoming, context, work: Callable[[Call], Awaitable[T]]
+        self,
+        method: str,
+        incoming: Incoming,
+        context,
+        work: Callable[[Call], Awaitable[T]],
+        needs_ready: bool = True,
     ) -> T:
         """`work(call)` for one unary gRPC call, its refusal as the gRPC status."""
         try:
-            async with self.serving(method, incoming) as call:
+            async with self.serving(method, incoming, needs_ready=needs_ready) as call:
                 response = await work(call)
-                context.set_trailing_metadata(((REQUEST_ID_HEADER, call.request_id),))
+                context.set_trailing_metadata(
+                    ((REQUEST_ID_HEADER, call.request_id), *call.trailing)
+                )
                 return response
         except Refusal as refusal:
             await context.abort_with_status(to_grpc_status(refusal.error, refusal.request_id))
@@ -169,6 +215,20 @@ class CallScope:
                 context.set_trailing_metadata(((REQUEST_ID_HEADER, call.request_id),))
         except Refusal as refusal:
             await context.abort_with_status(to_grpc_status(refusal.error, refusal.request_id))
+
+    async def stream_messages(self, messages: AsyncIterator[T]) -> AsyncIterator[T]:
+        """A stream's messages as the client sends them; OutOfRange when none comes for
+        `stream_audio_timeout_s`, which ends the call and frees what it held."""
+        timeout_s = self.stream_audio_timeout_s
+        while True:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    message = await anext(messages)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise OutOfRange(f"no audio for {timeout_s:g} s") from None
+            yield message
 
     def _scope(self, incoming: Incoming):
         attributes = {"stt.service": self._service, "stt.api": incoming.api}
@@ -187,6 +247,8 @@ class CallScope:
     def _finished(self, call: Call, code: grpc.StatusCode) -> None:
         elapsed = time.perf_counter() - call.started
         self._metrics.call_finished(call, code, elapsed)
+        if not self._log_each_call:
+            return
         log.info(
             "request finished",
             extra={

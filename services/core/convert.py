@@ -11,7 +11,15 @@ from services.core import languages
 from services.core.audio import AudioSpec
 from services.core.backend import Alternative, DecodeOptions, Segment, Word
 from services.core.errors import InvalidAudio, InvalidConfig
+from services.core.hints import (
+    boosted_phrases,
+    candidate_code,
+    candidates_of,
+    language_choice,
+    scored_phrases,
+)
 from services.core.recognizer import Recognition, RecognitionJob
+from services.core.text_form import TextForm, text_form
 
 Encoding = stt_pb2.RecognitionConfig.AudioEncoding
 _ENCODINGS = {
@@ -25,8 +33,6 @@ _ENCODINGS = {
     Encoding.WEBM_OPUS: "detect",
 }
 MAX_BEAM_SIZE = 16
-MAX_PHRASES = 100
-MAX_PHRASE_CHARS = 200
 
 
 def to_job(
@@ -43,15 +49,21 @@ def to_job(
     )
 
 
-def to_detection_job(request: stt_pb2.DetectLanguageRequest, vad_default: bool) -> RecognitionJob:
-    """A job for language detection: only how to read the audio matters."""
+def to_detection_job(
+    request: stt_pb2.DetectLanguageRequest,
+    vad_default: bool,
+    served: tuple[str, ...] = (),
+    service: str = "",
+) -> RecognitionJob:
+    """A job for language detection: how to read the audio, and the candidate languages
+    when alternatives are given."""
     config = request.config
     if request.audio.WhichOneof("audio_source") is None:
         raise InvalidAudio("audio is empty: put the audio bytes in audio.content")
     return RecognitionJob(
         content=request.audio.content,
         audio=audio_spec(config),
-        options=DecodeOptions(),
+        options=DecodeOptions(candidates=candidates_of(config, served, service)),
         vad=_vad(config, vad_default),
     )
 
@@ -74,7 +86,10 @@ def audio_spec(config: stt_pb2.RecognitionConfig) -> AudioSpec:
             f"config.audio_channel_count must be >= 0, got {config.audio_channel_count}"
         )
     return AudioSpec(
-        _ENCODINGS[config.encoding], config.sample_rate_hertz, config.audio_channel_count
+        _ENCODINGS[config.encoding],
+        config.sample_rate_hertz,
+        config.audio_channel_count,
+        config.enable_separate_recognition_per_channel,
     )
 
 
@@ -98,30 +113,20 @@ def decode_options(
     temperature = decoding.temperature if decoding.HasField("temperature") else None
     if temperature is not None and not (math.isfinite(temperature) and 0 <= temperature <= 2):
         raise InvalidConfig(f"config.decoding.temperature must be in [0, 2], got {temperature}")
+    language, candidates = language_choice(config, served, service)
+    boosted, boost = boosted_phrases(config)
     return DecodeOptions(
-        language=languages.resolve(config.language_code, served, service),
+        language=language,
         beam_size=decoding.beam_size,
         temperature=temperature,
         initial_prompt=decoding.initial_prompt,
         translate_to_english=decoding.translate_to_english,
         word_timestamps=config.enable_word_time_offsets or config.enable_word_confidence,
-        phrases=_phrases(config),
+        phrases=scored_phrases(config),
+        boosted=boosted,
+        boost=boost,
+        candidates=candidates,
     )
-
-
-def _phrases(config: stt_pb2.RecognitionConfig) -> tuple[str, ...]:
-    phrases = tuple(p.strip() for c in config.speech_contexts for p in c.phrases)
-    if len(phrases) > MAX_PHRASES:
-        raise InvalidConfig(
-            f"config.speech_contexts holds {len(phrases)} phrases; at most {MAX_PHRASES} are scored"
-        )
-    for index, phrase in enumerate(phrases):
-        if not phrase or len(phrase) > MAX_PHRASE_CHARS:
-            raise InvalidConfig(
-                f"speech_contexts phrase {index} must be 1 to {MAX_PHRASE_CHARS} characters, "
-                f"got {len(phrase)}"
-            )
-    return phrases
 
 
 def duration(seconds: float) -> duration_pb2.Duration:
@@ -141,9 +146,11 @@ def to_response(
 ) -> stt_pb2.RecognizeResponse:
     transcript = recognition.transcript
     language = transcript.language or languages.primary_subtag(config.language_code)
-    detected = not config.language_code.strip()
+    detected = not config.language_code.strip() or bool(config.alternative_language_codes)
+    if config.alternative_language_codes:
+        language = candidate_code(language, config)
     return stt_pb2.RecognizeResponse(
-        results=[result_message(s, language, config) for s in transcript.segments],
+        results=_results(recognition, language, config),
         total_billed_time=duration(recognition.audio_seconds),
         audio_duration=duration(recognition.audio_seconds),
         request_id=request_id,
@@ -155,6 +162,24 @@ def to_response(
     )
 
 
+def _results(
+    recognition: Recognition, language: str, config: stt_pb2.RecognitionConfig
+) -> list[stt_pb2.SpeechRecognitionResult]:
+    if recognition.channels is None:
+        return [result_message(s, language, config) for s in recognition.transcript.segments]
+    # Each channel's results tagged 1, 2, ..., all of them in time order.
+    tagged = []
+    for tag, transcript in enumerate(recognition.channels, start=1):
+        code = transcript.language or language
+        if config.alternative_language_codes:
+            code = candidate_code(code, config)
+        for segment in transcript.segments:
+            result = result_message(segment, code, config)
+            result.channel_tag = tag
+            tagged.append((segment.start, tag, result))
+    return [result for _, _, result in sorted(tagged, key=lambda item: item[:2])]
+
+
 def result_message(
     segment: Segment, language: str, config: stt_pb2.RecognitionConfig
 ) -> stt_pb2.SpeechRecognitionResult:
@@ -162,8 +187,9 @@ def result_message(
     readings.extend(segment.alternatives)
     # Only phrase scoring makes several readings; then 0 means all of them, as documented.
     wanted = config.max_alternatives or len(readings)
+    form = text_form(config, language)
     return stt_pb2.SpeechRecognitionResult(
-        alternatives=[_alternative(r, config) for r in readings[:wanted]],
+        alternatives=[_alternative(r, config, form) for r in readings[:wanted]],
         result_start_offset=duration(segment.start),
         result_end_offset=duration(segment.end),
         language_code=language,
@@ -171,14 +197,16 @@ def result_message(
 
 
 def _alternative(
-    reading: Alternative, config: stt_pb2.RecognitionConfig
+    reading: Alternative, config: stt_pb2.RecognitionConfig, form: TextForm
 ) -> stt_pb2.SpeechRecognitionAlternative:
     alternative = stt_pb2.SpeechRecognitionAlternative(
-        transcript=reading.text.strip(), confidence=reading.confidence
+        transcript=form.transcript(reading.text.strip()), confidence=reading.confidence
     )
     if config.enable_word_time_offsets or config.enable_word_confidence:
         for word in reading.words:
-            _word(alternative.words.add(word=word.text.strip()), word, config)
+            written = form.word(word.text.strip())
+            if written:
+                _word(alternative.words.add(word=written), word, config)
     return alternative
 
 

@@ -34,7 +34,7 @@ class InvalidArgument(SttError):
 
 
 class InvalidAudio(InvalidArgument):
-    """The audio cannot be decoded, is empty, truncated, silent, non-finite or too large."""
+    """The audio cannot be decoded, is empty, truncated, non-finite or too large."""
 
     reason = "INVALID_AUDIO"
 
@@ -45,6 +45,21 @@ class InvalidConfig(InvalidArgument):
 
 class UnsupportedLanguage(InvalidArgument):
     reason = "UNSUPPORTED_LANGUAGE"
+
+
+class Unauthenticated(SttError):
+    """The call shows no API key, or one the server does not know."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(SttError):
+    """The caller may not do this (a uri outside what jobs may read, another tenant's name), or
+    the credentials the service reads with may not read what was named."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    reason = "PERMISSION_DENIED"
 
 
 class FailedPrecondition(SttError):
@@ -81,6 +96,17 @@ class QuotaExceeded(SttError):
     def __init__(self, message: str, subject: str):
         super().__init__(message)
         self.subject = subject
+
+
+class TenantBusy(QuotaExceeded):
+    """A tenant has its whole share of the server's calls in flight: `subject` names the
+    tenant, and it may retry after `retry_after_s`, when one of its calls may have ended."""
+
+    reason = "TENANT_SHARE_EXCEEDED"
+
+    def __init__(self, message: str, subject: str, retry_after_s: float):
+        super().__init__(message, subject)
+        self.retry_after_s = retry_after_s
 
 
 class NotReady(SttError):
@@ -144,8 +170,8 @@ def _pack(message) -> any_pb2.Any:
 
 
 def to_grpc_status(error: BaseException, request_id: str) -> grpc.Status:
-    """The status a client receives for `error`, with ErrorInfo (and RetryInfo when overloaded,
-    QuotaFailure when a quota is spent)."""
+    """The status a client receives for `error`, with ErrorInfo (and RetryInfo when overloaded
+    or a tenant is past its share, QuotaFailure when a quota or a share is spent)."""
     if isinstance(error, Relayed):
         return _relayed_status(error, request_id)
     if not isinstance(error, SttError):
@@ -155,7 +181,7 @@ def to_grpc_status(error: BaseException, request_id: str) -> grpc.Status:
     )
     details = [_pack(info)]
     trailers: list[tuple[str, str]] = [(REQUEST_ID_HEADER, request_id)]
-    if isinstance(error, Overloaded):
+    if isinstance(error, Overloaded | TenantBusy):
         delay = duration_pb2.Duration()
         delay.FromMilliseconds(max(1, round(error.retry_after_s * 1000)))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))

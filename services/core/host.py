@@ -6,6 +6,11 @@ hosts it learns from its subclass: the model servers (`services/core/server.py`)
 and the job worker each say what to open before listening, what to load after, what work a
 drain waits for and what to close. Tests build one in process on port 0; the command line
 runs `serve`, which starts it, and drains it on SIGTERM or SIGINT.
+
+With a certificate (`<PREFIX>_TLS_CERT_FILE`) both ports serve TLS only, mutual TLS with a
+client CA, the files read again when they change (`services/core/tls.py`); a health port
+(`<PREFIX>_HEALTH_PORT`) then answers the probes that cannot speak TLS in plain text, with
+the server's state and nothing else.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from services.core.http import HttpServer
 from services.core.metrics import ServerMetrics
 from services.core.names import HEALTH_SERVICE, MIN_PING_INTERVAL_S
 from services.core.settings import ServerSettings
+from services.core.tls import grpc_server_credentials, http_server_context
 
 log = logging.getLogger("stt.server")
 DRAIN_POLL_S = 0.05
@@ -52,7 +58,17 @@ class ServerHost:
         self.settings = settings
         self.lifecycle = lifecycle
         self.metrics = metrics
-        self.http = HttpServer(settings.host, settings.http_port, lifecycle, metrics, http_routes)
+        # Raises TlsError (a ValueError) naming files that cannot be used, before listening.
+        self.certificates = settings.tls.certificates()
+        tls = None if self.certificates is None else http_server_context(self.certificates)
+        self.http = HttpServer(
+            settings.host, settings.http_port, lifecycle, metrics, http_routes, tls=tls
+        )
+        self.health_http = None
+        if settings.health_port is not None:
+            self.health_http = HttpServer(
+                settings.host, settings.health_port, lifecycle, metrics, health_only=True
+            )
         self.grpc_port = 0
         self._grpc: grpc.aio.Server | None = None
         self._loading: asyncio.Task | None = None
@@ -88,6 +104,10 @@ class ServerHost:
     def http_port(self) -> int:
         return self.http.port
 
+    @property
+    def health_port(self) -> int | None:
+        return None if self.health_http is None else self.health_http.port
+
     async def start(self) -> None:
         """Listens at once (NOT_SERVING), then loads what it hosts and serves."""
         await self.lifecycle.set(State.STARTING)
@@ -95,10 +115,24 @@ class ServerHost:
         if self.serves_grpc:
             self._grpc = self._grpc_server()
             address = f"{self.settings.host}:{self.settings.grpc_port}"
-            self.grpc_port = self._grpc.add_insecure_port(address)
+            if self.certificates is None:
+                self.grpc_port = self._grpc.add_insecure_port(address)
+            else:
+                credentials = grpc_server_credentials(self.certificates)
+                self.grpc_port = self._grpc.add_secure_port(address, credentials)
             await self._grpc.start()
         await self.http.start()
-        log.info("listening", extra={"grpc_port": self.grpc_port, "http_port": self.http_port})
+        if self.health_http is not None:
+            await self.health_http.start()
+        log.info(
+            "listening",
+            extra={
+                "grpc_port": self.grpc_port,
+                "http_port": self.http_port,
+                "health_port": self.health_port,
+                "tls": _tls_mode(self.certificates),
+            },
+        )
         if self.background_load:
             self._loading = asyncio.create_task(self._load())
         else:
@@ -129,6 +163,8 @@ class ServerHost:
             self._loading.cancel()
         await self.close()
         await self.http.stop()
+        if self.health_http is not None:
+            await self.health_http.stop()
         log.info("stopped")
 
     async def _load(self) -> None:
@@ -160,6 +196,12 @@ class ServerHost:
             [*names, HEALTH_SERVICE, reflection.SERVICE_NAME], server
         )
         return server
+
+
+def _tls_mode(certificates) -> str:
+    if certificates is None:
+        return "off"
+    return "mutual" if certificates.mutual else "on"
 
 
 async def serve(server: ServerHost) -> int:

@@ -1,5 +1,6 @@
 """The HTTP side of every server: /metrics for Prometheus, /healthz (live) and /readyz (ready),
-plus whatever routes a server adds (the router's OpenAI audio API).
+plus whatever routes a server adds (the router's OpenAI audio API); and the plain-text health
+listener beside ports that serve TLS, with /healthz and /readyz alone.
 
 An ASGI app (Starlette) served by uvicorn on the server's own event loop, beside its gRPC
 server. The socket is bound when the server is made, so a port already taken is an error
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import Iterator, Sequence
 
 import uvicorn
@@ -28,7 +30,9 @@ SHUTDOWN_GRACE_S = 5.0
 BACKLOG = 256
 
 
-def probe_routes(lifecycle: Lifecycle, metrics: ServerMetrics) -> list[Route]:
+def probe_routes(
+    lifecycle: Lifecycle, metrics: ServerMetrics, with_metrics: bool = True
+) -> list[Route]:
     async def scrape(request: Request) -> Response:
         metrics.before_scrape()
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -42,11 +46,11 @@ def probe_routes(lifecycle: Lifecycle, metrics: ServerMetrics) -> list[Route]:
     async def readyz(request: Request) -> Response:
         return probe(lifecycle.ready)
 
-    return [
-        Route("/metrics", scrape, methods=["GET"]),
+    probes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
+    return [Route("/metrics", scrape, methods=["GET"]), *probes] if with_metrics else probes
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -69,9 +73,13 @@ class HttpServer:
         lifecycle: Lifecycle,
         metrics: ServerMetrics,
         routes: Sequence[BaseRoute] = (),
+        tls: ssl.SSLContext | None = None,
+        health_only: bool = False,
     ):
+        """`tls`: serve HTTPS only, with this context (see `services/core/tls.py`);
+        `health_only`: /healthz and /readyz, and nothing else (the plain-text health port)."""
         self.app = Starlette(
-            routes=[*probe_routes(lifecycle, metrics), *routes],
+            routes=[*probe_routes(lifecycle, metrics, not health_only), *routes],
             exception_handlers={404: _not_found},
         )
         self._socket = _bind(host, port)
@@ -83,6 +91,7 @@ class HttpServer:
             lifespan="off",
             ws="none",
             timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            ssl_context_factory=None if tls is None else (lambda config, default: tls),
         )
         self._server = _EmbeddedServer(config)
         self._task: asyncio.Task | None = None

@@ -21,6 +21,10 @@ HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 REQUEST_ID_HEADER = "x-request-id"
 TENANT_HEADER = "x-tenant-id"
 RETRY_PUSHBACK_HEADER = "grpc-retry-pushback-ms"
+# Trailing metadata of the drop-in APIs' answers: the service and model that served the call
+# (their messages have no field for it).
+SERVICE_HEADER = "x-stt-service"
+MODEL_HEADER = "x-stt-model"
 
 MIB = 1024 * 1024
 # The language services' audio limit unless configured: what the router and the OpenAI API

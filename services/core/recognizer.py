@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from services.core import audio as audio_mod
+from services.core import channel_audio
 from services.core.backend import Backend, DecodeOptions, Transcript
 from services.core.batching import Batcher, BatchLimits
 from services.core.cache import ResultCache, cache_key
@@ -35,6 +36,9 @@ class RecognitionJob:
 class Recognition:
     transcript: Transcript
     audio_seconds: float
+    # With separate recognition per channel: each channel's transcript, the first channel's
+    # first (`transcript` then holds all their segments, in time order).
+    channels: tuple[Transcript, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,26 +81,62 @@ class Recognizer:
         return found
 
     def run(self, job: RecognitionJob, cancellation: Cancellation) -> Recognition:
-        with self._stage("decode"):
-            decoded = audio_mod.decode(job.content, job.audio, self._limits)
-        cancellation.check()
-        pieces = self._pieces(decoded.samples, job)
-        with self._stage("inference"):
-            transcript = self._transcribe(decoded.samples, pieces, job.options, cancellation)
-        result = Recognition(transcript, decoded.duration)
+        if job.audio.separate_channels:
+            result = self._run_channels(job, cancellation)
+        else:
+            with self._stage("decode"):
+                decoded = audio_mod.decode(job.content, job.audio, self._limits)
+            cancellation.check()
+            transcript = self._recognize(decoded.samples, decoded.silent, job, cancellation)
+            result = Recognition(transcript, decoded.duration)
         self._cache.put(self._key(job), result)
         return result
+
+    def _run_channels(self, job: RecognitionJob, cancellation: Cancellation) -> Recognition:
+        """Each channel recognised on its own; a silent one has no results."""
+        with self._stage("decode"):
+            decoded = channel_audio.decode_channels(job.content, job.audio, self._limits)
+        found = []
+        for index, samples in enumerate(decoded.channels):
+            cancellation.check()
+            found.append(self._recognize(samples, decoded.silent(index), job, cancellation))
+        segments = sorted((s for t in found for s in t.segments), key=lambda s: s.start)
+        heard = next((t for t in found if t.segments), found[0])
+        merged = Transcript(tuple(segments), heard.language, heard.language_probability)
+        return Recognition(merged, decoded.duration, tuple(found))
+
+    def _recognize(
+        self, samples, silent: bool, job: RecognitionJob, cancellation: Cancellation
+    ) -> Transcript:
+        pieces = [] if silent else self._pieces(samples, job)
+        options = self._chosen_language(samples, pieces, job.options, cancellation)
+        with self._stage("inference"):
+            return self._transcribe(samples, pieces, options, cancellation)
+
+    def _chosen_language(
+        self, samples, pieces: list[Piece], options: DecodeOptions, cancellation: Cancellation
+    ) -> DecodeOptions:
+        """With candidate languages, the one the first piece of speech is in."""
+        if not options.candidates or options.language or not pieces:
+            return options
+        with self._stage("language_id"), self._batcher.producing(cancellation):
+            language, _ = self._backend.detect_language(
+                pieces[0].audio(samples), cancellation, options.candidates
+            )
+        return replace(options, language=language or options.candidates[0])
 
     def detect(self, job: RecognitionJob, cancellation: Cancellation) -> Detection:
         with self._stage("decode"):
             decoded = audio_mod.decode(job.content, job.audio, self._limits)
         cancellation.check()
-        pieces = self._pieces(decoded.samples, job)
+        pieces = [] if decoded.silent else self._pieces(decoded.samples, job)
         if not pieces:
             return Detection("", 0.0, decoded.duration)
         first = pieces[0].audio(decoded.samples)
         with self._stage("language_id"), self._batcher.producing(cancellation):
-            language, probability = self._backend.detect_language(first, cancellation)
+            language, probability = self._backend.detect_language(
+                first, cancellation, job.options.candidates
+            )
         return Detection(language, probability, decoded.duration)
 
     def _pieces(self, samples, job: RecognitionJob) -> list[Piece]:

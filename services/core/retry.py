@@ -171,8 +171,10 @@ class _Patience:
                 raise NoBackend(f"{_tried(refusals)} for {policy.down_limit_s:g} s")
             delay = self._backoff
         self._backoff = min(self._backoff * 2, policy.max_backoff_s)
-        # Jitter, so that callers refused together do not come back together.
-        await asyncio.sleep(min(delay, policy.max_backoff_s) * random.uniform(0.8, 1.2))
+        # Jitter, so that callers refused together do not come back together (not a secret:
+        # the standard generator is what it needs).
+        jitter = random.uniform(0.8, 1.2)  # nosec B311 # spreads retries, guards nothing
+        await asyncio.sleep(min(delay, policy.max_backoff_s) * jitter)
 
 
 def exhausted(what: str, refusals: list[RefusedAttempt]) -> Overloaded | NoBackend:

@@ -1,8 +1,10 @@
 """gRPC methods wired to the core's call scope once: `@unary_rpc` and `@stream_rpc` turn a
 method written as `work(self, call, request)` (or an async generator over the client's
 messages) into the gRPC handler `(self, request, context)`, answered through `self.calls` with
-`self.api` and `self.rpc_service` naming the call; `generic_handler` serves an API whose client
-package ships its message types but no servicer (Google's, Riva's)."""
+`self.api` and `self.rpc_service` naming the call (`@unary_rpc(needs_ready=False)` for a call
+that describes the server, which answers while it loads); a stream's messages come at the
+pace the call scope holds them to; `generic_handler` serves an API whose client package ships
+its message types but no servicer (Google's, Riva's)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any, Protocol
 import grpc
 
 from services.core.calls import Call, CallScope, Incoming
+from services.core.errors import SttError, to_grpc_status
 from services.core.names import REQUEST_ID_HEADER
 
 
@@ -26,14 +29,20 @@ class Front(Protocol):
     request_id_of: Callable[[Any], str] | None
 
 
-def unary_rpc(work: Callable[[Any, Call, Any], Awaitable[Any]]):
+def unary_rpc(
+    work: Callable[[Any, Call, Any], Awaitable[Any]] | None = None, *, needs_ready: bool = True
+):
     """The gRPC handler of a unary method named as `work` is."""
+    if work is None:
+        return functools.partial(unary_rpc, needs_ready=needs_ready)
     method = work.__name__
 
     @functools.wraps(work)
     async def handler(self: Front, request, context):
         incoming = _incoming(self, method, context, request)
-        return await self.calls.unary(method, incoming, context, lambda c: work(self, c, request))
+        return await self.calls.unary(
+            method, incoming, context, lambda c: work(self, c, request), needs_ready
+        )
 
     return handler
 
@@ -45,10 +54,14 @@ def stream_rpc(work: Callable[[Any, Call, AsyncIterator[Any]], AsyncIterator[Any
 
     @functools.wraps(work)
     async def handler(self: Front, request_iterator, context):
-        requests = aiter(request_iterator)
+        requests = self.calls.stream_messages(aiter(request_iterator))
         first = None
         if getattr(self, "request_id_of", None) is not None:
-            first = await anext(requests, None)  # read first: it names the request's id
+            try:
+                first = await anext(requests, None)  # read first: it names the request's id
+            except SttError as error:  # none came in time
+                refusal = self.calls.refuse(method, _incoming(self, method, context, None), error)
+                await context.abort_with_status(to_grpc_status(error, refusal.request_id))
             requests = _chained(first, requests)
         incoming = _incoming(self, method, context, first)
         responses = self.calls.streaming(

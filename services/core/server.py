@@ -62,7 +62,12 @@ class ModelServer(ServerHost):
     grpc_service: str = ""
 
     def __init__(
-        self, service: str, settings: ModelSettings, backend: Loadable, metrics: ServiceMetrics
+        self,
+        service: str,
+        settings: ModelSettings,
+        backend: Loadable,
+        metrics: ServiceMetrics,
+        stream_audio_timeout_s: float | None = None,
     ):
         super().__init__(service, settings, Lifecycle([self.grpc_service], metrics), metrics)
         self.backend = backend
@@ -74,7 +79,9 @@ class ModelServer(ServerHost):
             )
         )
         self.gate = Gate(settings.max_concurrency, settings.max_queue, settings.queue_timeout_s)
-        self.calls = CallScope(service, self.lifecycle, metrics)
+        self.calls = CallScope(
+            service, self.lifecycle, metrics, stream_audio_timeout_s=stream_audio_timeout_s
+        )
         self.servicer: Hosted | None = None
 
     def add_servicer(self, server: grpc.aio.Server) -> None:
@@ -143,7 +150,9 @@ class SpeechServer(ModelServer):
     grpc_service = SPEECH_SERVICE
 
     def __init__(self, service: str, settings: ServiceSettings, backend: Backend):
-        super().__init__(service, settings, backend, ServiceMetrics(service))
+        super().__init__(
+            service, settings, backend, ServiceMetrics(service), settings.stream_audio_timeout_s
+        )
         limits = limits_for(
             settings.max_batch_size, settings.batch_window_ms, settings.max_concurrency
         )

@@ -90,11 +90,16 @@ class SpeechServicer(stt_pb2_grpc.SpeechServicer):
 
     @unary_rpc
     async def DetectLanguage(self, call: Call, request):
-        job = convert.to_detection_job(request, self._settings.vad_enabled)
+        job = convert.to_detection_job(
+            request, self._settings.vad_enabled, self._backend.info.languages, self._service
+        )
         detection = await self._slots.run(call, self._recognizer.detect, job)
         call.language = detection.language or "unknown"
+        found = detection.language
+        if found and request.config.alternative_language_codes:
+            found = convert.candidate_code(found, request.config)
         return stt_pb2.DetectLanguageResponse(
-            language_code=detection.language,
+            language_code=found,
             language_probability=detection.probability,
             request_id=call.request_id,
             service=self._service,

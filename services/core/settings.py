@@ -4,96 +4,21 @@ and diarization), `ServiceSettings` for the language services. Each server subcl
 env prefix.
 
 Every field is read from the environment (`<PREFIX>_<FIELD>`, e.g. `WHISPER_EN_GRPC_PORT`),
-and the command line overrides it. A process's settings are one object, nested by concern: a
-`SettingsGroup` field (the router's `failover`, `routing`, ...) reads its own fields with its
-own prefix, so every variable keeps its flat name (`ROUTER_MAX_ATTEMPTS` is
-`settings.failover.max_attempts`), and may be given flat to the constructor, by the name its
-variable has without the process's prefix (`RouterSettings(max_attempts=2)`).
-`docs/configuration.md` lists them all; a test keeps that list complete.
+and the command line overrides it. A process's settings are one object, nested by concern
+(see `settings_groups.py`): every server's TLS is its `tls` group (`WHISPER_EN_TLS_CERT_FILE`
+is `settings.tls.cert_file`). `docs/configuration.md` lists them all; a test keeps that list
+complete.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, ClassVar
-
-from pydantic import Field, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
 
 from services.core.names import DEFAULT_MAX_AUDIO_BYTES
+from services.core.settings_groups import ProcessSettings, SettingsGroup, group
+from services.core.tls_settings import ServerTlsSettings
 
-
-class SettingsGroup(BaseSettings):
-    """The settings of one concern. Its variables are named with the process's prefix and
-    the group's `prefix` after it (`ROUTER_` + `OPENAI_` + `MAX_REQUEST_BYTES`), unless the
-    group's `env_prefix` names them whole (a group several processes read alike)."""
-
-    model_config = SettingsConfigDict(extra="ignore", validate_default=True)
-    prefix: ClassVar[str] = ""
-
-    @classmethod
-    def env_prefix_in(cls, process_prefix: str) -> str:
-        return cls.model_config.get("env_prefix") or process_prefix + cls.prefix
-
-
-class ProcessSettings(BaseSettings):
-    """One process's settings: fields of its own, and `SettingsGroup` fields."""
-
-    model_config = SettingsConfigDict(extra="ignore", validate_default=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _make_groups(cls, data: Any) -> Any:
-        """Each group is read from the environment with its prefix; values given by their
-        flat names (`max_attempts` for `ROUTER_MAX_ATTEMPTS`) go to it first."""
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        for name, kind in cls.groups().items():
-            prefix = cls.flat_prefix(kind)
-            given = {f: data.pop(prefix + f) for f in kind.model_fields if prefix + f in data}
-            if name in data and given:
-                raise ValueError(f"{name} is given both whole and by its fields {sorted(given)}")
-            if name not in data:
-                data[name] = kind(_env_prefix=kind.env_prefix_in(cls._own_prefix()), **given)
-        return data
-
-    @classmethod
-    def _own_prefix(cls) -> str:
-        return cls.model_config.get("env_prefix", "")
-
-    @classmethod
-    def groups(cls) -> dict[str, type[SettingsGroup]]:
-        return {
-            name: field.annotation
-            for name, field in cls.model_fields.items()
-            if isinstance(field.annotation, type) and issubclass(field.annotation, SettingsGroup)
-        }
-
-    @classmethod
-    def flat_prefix(cls, kind: type[SettingsGroup]) -> str:
-        """What a group's field names take before them to be flat names: its variables'
-        prefix beyond the process's (`ROUTER_OPENAI_` in `ROUTER_`: `openai_`)."""
-        own, theirs = cls._own_prefix(), kind.env_prefix_in(cls._own_prefix())
-        return theirs.removeprefix(own).lower() if theirs.startswith(own) else theirs.lower()
-
-    @classmethod
-    def variables(cls) -> Iterator[tuple[str, FieldInfo]]:
-        """Every variable the process reads, with the field that reads it (for the docs)."""
-        own, groups = cls._own_prefix(), cls.groups()
-        for name, field in cls.model_fields.items():
-            if name not in groups:
-                yield f"{own}{name}".upper(), field
-                continue
-            prefix = groups[name].env_prefix_in(own)
-            for inner, inner_field in groups[name].model_fields.items():
-                yield f"{prefix}{inner}".upper(), inner_field
-
-
-def group(kind: type[SettingsGroup], description: str) -> Any:
-    """A group field (made by `ProcessSettings` from the environment unless given)."""
-    return Field(default=None, description=description)
+__all__ = ["ProcessSettings", "SettingsGroup", "group"]
 
 
 class ServerSettings(ProcessSettings):
@@ -107,6 +32,14 @@ class ServerSettings(ProcessSettings):
         20.0, ge=0, description="On SIGTERM: time given to in-flight requests before exit."
     )
     log_level: str = Field("info", description="debug, info, warning or error.")
+    health_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Plain-text HTTP port serving /healthz and /readyz only, for probes that "
+        "cannot speak TLS (the kubelet's) while the other ports serve TLS; unset: none.",
+    )
+    tls: ServerTlsSettings = group(ServerTlsSettings, "TLS on the server's ports.")
 
 
 class GrpcServerSettings(ServerSettings):
@@ -213,6 +146,12 @@ class ServiceSettings(ModelSettings):
     )
     stream_max_seconds: float = Field(
         3600.0, gt=0, description="Streaming: longest stream; past it OUT_OF_RANGE."
+    )
+    stream_audio_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        description="Streaming: a stream whose client sends no message for this long ends with "
+        "OUT_OF_RANGE, and its inference slot is free.",
     )
     stream_max_buffer_bytes: int = Field(
         4 * 1024 * 1024,

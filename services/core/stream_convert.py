@@ -9,6 +9,7 @@ from services.core.audio import AudioSpec
 from services.core.backend import DecodeOptions, Segment
 from services.core.convert import audio_spec, decode_options, duration, result_message
 from services.core.errors import InvalidConfig
+from services.core.text_form import text_form
 
 MIN_SPEECH_END_MS, MAX_SPEECH_END_MS = 64, 10_000
 
@@ -42,7 +43,23 @@ def to_stream_setup(
                 f"streaming_config.speech_end_timeout must be {MIN_SPEECH_END_MS} ms to "
                 f"{MAX_SPEECH_END_MS} ms, got {pause_ms} ms"
             )
+    refuse_in_streams(config, "streaming_config.config")
     return streaming, audio_spec(config), decode_options(config, served, service)
+
+
+def refuse_in_streams(config, field: str) -> None:
+    """What a stream cannot do: each channel on its own (its audio comes mixed as it
+    arrives), and a language chosen among several (it is set before any audio comes)."""
+    if config.enable_separate_recognition_per_channel:
+        raise InvalidConfig(
+            f"{field}.enable_separate_recognition_per_channel is not supported in streams: "
+            "send the audio to Recognize (or LongRunningRecognize) to recognise each channel"
+        )
+    if config.alternative_language_codes:
+        raise InvalidConfig(
+            f"{field}.alternative_language_codes is not supported in streams: give one "
+            "language_code, or none to have the language detected"
+        )
 
 
 Response = stt_pb2.StreamingRecognizeResponse
@@ -53,8 +70,9 @@ def event_response(event, streaming: stt_pb2.StreamingRecognitionConfig) -> Resp
     if isinstance(event, events.Final):
         return _final_response(event, streaming.config)
     if isinstance(event, events.Interim):
+        text = text_form(streaming.config, event.language).transcript(event.text)
         result = stt_pb2.StreamingRecognitionResult(
-            alternatives=[stt_pb2.SpeechRecognitionAlternative(transcript=event.text)],
+            alternatives=[stt_pb2.SpeechRecognitionAlternative(transcript=text)],
             is_final=False,
             stability=event.stability,
             result_start_offset=duration(event.start_s),

@@ -14,6 +14,7 @@ from services.core.errors import InvalidConfig
 from services.ctc import decoding, scoring, windows
 from services.ctc import device as device_mod
 from services.ctc.features import FeatureReader
+from services.ctc.hotwords import HotwordDecoder
 from services.ctc.model import CtcModel
 from services.ctc.settings import CtcSettings
 from services.ctc.text import TextRules
@@ -35,6 +36,7 @@ class CtcBackend(Backend):
         self._model = self.model_class(settings)
         self._reader: FeatureReader | None = None
         self._vocab: Vocabulary | None = None
+        self._hotwords: HotwordDecoder | None = None
         self._window = self._stride = 0
 
     def attach(self, batcher: Batcher) -> None:
@@ -56,6 +58,7 @@ class CtcBackend(Backend):
             )
         outputs = self._model.module.config.vocab_size
         self._vocab = Vocabulary.from_tokenizer(processor.tokenizer, outputs)
+        self._hotwords = _hotword_decoder(self._vocab, self.text_rules)
 
     @property
     def info(self) -> BackendInfo:
@@ -97,6 +100,21 @@ class CtcBackend(Backend):
             )
         for phrase in options.phrases:
             self._vocab.spell(phrase, self.text_rules)  # refuses what the model cannot write
+        self._check_boosted(options)
+
+    @property
+    def boosts(self) -> bool:
+        return self._hotwords is not None
+
+    def _check_boosted(self, options: DecodeOptions) -> None:
+        if not options.boosted:
+            return
+        if self._hotwords is None:
+            raise InvalidConfig(
+                "speech_contexts boost: this model's vocabulary is not one of single "
+                "characters, which phrase boosting needs; leave boost at 0"
+            )
+        self._hotwords.hotwords(_boostable(options.boosted))  # refuses what it cannot write
 
     def transcribe(
         self, audio: np.ndarray, options: DecodeOptions, cancellation: Cancellation
@@ -104,7 +122,7 @@ class CtcBackend(Backend):
         log_probs = self.log_probs(audio, cancellation)
         duration = len(audio) / SAMPLE_RATE
         frame_s = self._reader.geometry.frame_seconds
-        heard = decoding.best_path(log_probs, self._vocab.blank)
+        heard = self._best_path(log_probs, options)
         timed = decoding.words(heard, log_probs, self._vocab, self.text_rules, frame_s, duration)
         if options.phrases:
             text = " ".join(w.word.text for w in timed)
@@ -117,6 +135,13 @@ class CtcBackend(Backend):
             segments = decoding.segments(timed)
         language = options.language or self._settings.language
         return Transcript(tuple(segments), language, 1.0)
+
+    def _best_path(self, log_probs: np.ndarray, options: DecodeOptions) -> list:
+        """The greedy path, or with boosted phrases the hotword beam search's."""
+        phrases = _boostable(options.boosted)
+        if not phrases or self._hotwords is None:
+            return decoding.best_path(log_probs, self._vocab.blank)
+        return self._hotwords.decode(log_probs, phrases, options.boost)
 
     def log_probs(self, audio: np.ndarray, cancellation: Cancellation) -> np.ndarray:
         """Per-frame log-probabilities of the whole of `audio`, window by window."""
@@ -136,3 +161,16 @@ class CtcBackend(Backend):
             window.kept(frames, per_frame) for window, frames in zip(plan, outputs, strict=True)
         ]
         return np.concatenate(kept)
+
+
+def _boostable(phrases: tuple[str, ...]) -> list[str]:
+    """Phrases to boost, without Google's class tokens (`$TIME`), which name no words."""
+    return [p for p in phrases if not p.startswith("$")]
+
+
+def _hotword_decoder(vocab: Vocabulary, rules: TextRules) -> HotwordDecoder | None:
+    """The hotword search for this vocabulary; None for one it cannot take (word pieces)."""
+    try:
+        return HotwordDecoder(vocab, rules)
+    except ValueError:
+        return None

@@ -50,8 +50,11 @@ class CtcModel:
         device_mod.configure(s, self.device)
         # A hub id is fetched into the Hugging Face cache (HF_HOME), or only looked up
         # there when HF_HUB_OFFLINE=1; a folder is read as it is.
-        self.processor = AutoProcessor.from_pretrained(s.model)
-        self.module = AutoModelForCTC.from_pretrained(s.model).eval()
+        # B615 (no revision pinned): the model is the operator's own setting, and under the
+        # chart it is read from the cache `stt fetch` filled, offline.
+        self.processor = AutoProcessor.from_pretrained(s.model)  # nosec B615 # see above
+        module = AutoModelForCTC.from_pretrained(s.model)  # nosec B615 # see above
+        self.module = module.eval()
         self._input_name = self.processor.feature_extractor.model_input_names[0]
         self._place(device_mod.wanted_dtype(s.compute_type, self.device))
         self._forward = self.module

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.core.names import JOB_MAX_AUDIO_SECONDS
 from services.core.settings import ModelSettings
 
 # The embedded default: Resemblyzer's encoder, whose weights its wheel ships.
@@ -27,7 +28,9 @@ class DiarizationSettings(ModelSettings):
         256 * 1024 * 1024, gt=0, description="Largest audio content accepted, in bytes."
     )
     max_audio_seconds: float = Field(
-        4 * 3600.0, gt=0, description="Longest audio accepted in one request, in seconds."
+        JOB_MAX_AUDIO_SECONDS,
+        gt=0,
+        description="Longest audio accepted in one request, in seconds (the longest job's).",
     )
     vad_min_silence_ms: int = Field(
         300, ge=0, description="Pause length that ends a speech span (speakers change at pauses)."
@@ -68,5 +71,8 @@ class DiarizationSettings(ModelSettings):
     @model_validator(mode="after")
     def _default_within_bounds(self) -> DiarizationSettings:
         if self.default_max_speakers > self.max_speakers:
-            raise ValueError("default_max_speakers must not exceed max_speakers")
+            raise ValueError(
+                f"DIARIZATION_DEFAULT_MAX_SPEAKERS ({self.default_max_speakers}) must not "
+                f"exceed DIARIZATION_MAX_SPEAKERS ({self.max_speakers})"
+            )
         return self

@@ -72,9 +72,12 @@ class SqliteDatabase(Database):
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(self._connect()) as connection:
-            # Readers and one writer at a time, across processes, without blocking each other.
-            connection.execute("PRAGMA journal_mode=WAL")
+        try:
+            with contextlib.closing(self._connect()) as connection:
+                # Readers and one writer at a time, across processes, without blocking each other.
+                connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as error:  # a folder it may not write, a file that is no database
+            raise OSError(f"cannot open the job store {path}: {error}") from error
 
     def columns(self, tx: Tx, table: str) -> set[str]:
         return {row[1] for row in tx.rows(f"PRAGMA table_info({table})")}

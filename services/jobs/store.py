@@ -4,6 +4,9 @@ its result until it expires, and each tenant's daily audio usage, in one databas
 The same statements run on SQLite and PostgreSQL (see `db.py`). A worker claims a job with a
 lease and a fresh token; every write it makes afterwards names the token, so a worker whose
 lease ran out (and whose job another worker took) can no longer change the job.
+
+A tenant's calls (get, list, cancel, delete with `tenant`) find its own jobs only: the tenant
+is part of each query, so another tenant's job is not there for it, as if it did not exist.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ CREATE TABLE IF NOT EXISTS stt_job_chunks (
 CREATE TABLE IF NOT EXISTS stt_tenant_usage (
   tenant TEXT NOT NULL, day TEXT NOT NULL, seconds {real} NOT NULL, PRIMARY KEY (tenant, day));
 """
+# SAFE_SQL: statements here are put together from this module's own constants only (column
+# lists, conditions, `_named`'s, the dialect's row lock); every value a client or a job sends
+# is a bound parameter (`?`), never text in the statement.
 # Columns added to stt_jobs after its first release: a database made before gets them at start.
 ADDED_COLUMNS = {"api": "TEXT NOT NULL DEFAULT 'stt'"}
 # Jobs whose results have not expired (the rest await `purge`).
@@ -132,21 +138,27 @@ class Store:
             if content is not None:
                 tx.run("INSERT INTO stt_job_audio (name, content) VALUES (?, ?)", (name, content))
         job = self.get(name)
-        assert job is not None
+        if job is None:  # just written in its own transaction: only a bug gets here
+            raise RuntimeError(f"job {name} vanished as it was submitted")
         return job
 
-    def get(self, name: str) -> Job | None:
-        """The job, or None when there is none by that name or its result expired."""
+    def get(self, name: str, tenant: str | None = None) -> Job | None:
+        """The job, or None when there is none by that name (of `tenant`, when given) or its
+        result expired."""
+        where, params = _named(name, tenant)
         with self.db.transaction(write=False) as tx:
-            row = tx.row(
-                f"SELECT {COLUMNS} FROM stt_jobs WHERE name = ? AND {LIVE}", (name, time.time())
+            sql = (
+                f"SELECT {COLUMNS} FROM stt_jobs"  # nosec B608 # SAFE_SQL
+                f" WHERE {where} AND {LIVE}"
             )
+            row = tx.row(sql, (*params, time.time()))
         return Job(*row) if row else None
 
     def list(
         self, tenant: str | None, done: bool | None, limit: int, after: tuple[float, str] | None
     ) -> list[Job]:
-        """Jobs newest first, `limit` of them, after the (created, name) of the last one seen."""
+        """Jobs newest first (of `tenant`; None: of every tenant), `limit` of them, after the
+        (created, name) of the last one seen."""
         where, params = [LIVE], [time.time()]
         if tenant is not None:
             where.append("tenant = ?")
@@ -158,22 +170,28 @@ class Store:
             where.append("(created < ? OR (created = ? AND name < ?))")
             params.extend((after[0], after[0], after[1]))
         sql = (
-            f"SELECT {COLUMNS} FROM stt_jobs WHERE {' AND '.join(where)}"
+            f"SELECT {COLUMNS} FROM stt_jobs"  # nosec B608 # SAFE_SQL
+            f" WHERE {' AND '.join(where)}"
             " ORDER BY created DESC, name DESC LIMIT ?"
         )
         with self.db.transaction(write=False) as tx:
             return [Job(*row) for row in tx.rows(sql, (*params, limit))]
 
-    def cancel(self, name: str) -> tuple[Job | None, bool]:
-        """Ends a queued or running job as CANCELLED (its worker notices at its next heartbeat);
-        a finished job stays as it is. The job, and whether this call cancelled it."""
-        ended = self._end(name, None, CANCELLED, (CODE_CANCELLED, "the job was cancelled"), None)
-        return self.get(name), ended
+    def cancel(self, name: str, tenant: str | None = None) -> tuple[Job | None, bool]:
+        """Ends a queued or running job (of `tenant`, when given) as CANCELLED (its worker
+        notices at its next heartbeat); a finished job stays as it is. The job, and whether
+        this call cancelled it."""
+        cancelled = (CODE_CANCELLED, "the job was cancelled")
+        ended = self._end(name, None, CANCELLED, cancelled, None, tenant)
+        return self.get(name, tenant), ended
 
-    def delete(self, name: str) -> bool:
+    def delete(self, name: str, tenant: str | None = None) -> bool:
+        where, params = _named(name, tenant)
         with self.db.transaction() as tx:
-            deleted = tx.run("DELETE FROM stt_jobs WHERE name = ?", (name,))
-            self._drop_work(tx, name)
+            sql = f"DELETE FROM stt_jobs WHERE {where}"  # nosec B608 # SAFE_SQL
+            deleted = tx.run(sql, params)
+            if deleted:
+                self._drop_work(tx, name)
         return deleted > 0
 
     def claim(self, worker: str, lease_s: float, max_attempts: int) -> ClaimOutcome:
@@ -187,8 +205,8 @@ class Store:
             now = time.time()
             with self.db.transaction() as tx:
                 row = tx.row(
-                    "SELECT name, state, attempts, worker, error_message FROM stt_jobs"
-                    " WHERE state = ? OR (state = ? AND lease_until < ?)"
+                    "SELECT name, state, attempts, worker, error_message"  # nosec B608 # SAFE_SQL
+                    " FROM stt_jobs WHERE state = ? OR (state = ? AND lease_until < ?)"
                     f" ORDER BY created LIMIT 1{self.db.lock_rows}",
                     (QUEUED, RUNNING, now),
                 )
@@ -341,13 +359,20 @@ class Store:
         state: str,
         error: tuple[int, str],
         response: bytes | None,
+        tenant: str | None = None,
     ) -> bool:
-        """Ends the job: by its claim's holder (`token`), or from outside (None: a cancel)."""
+        """Ends the job: by its claim's holder (`token`), or from outside (None: a cancel, by
+        `tenant` when given)."""
         with self.db.transaction() as tx:
             if token is None:
+                where, params = _named(name, tenant)
+                sql = (
+                    "SELECT name FROM stt_jobs"  # nosec B608 # SAFE_SQL
+                    f" WHERE {where} AND state IN (?, ?)"
+                )
                 row = tx.row(
-                    "SELECT name FROM stt_jobs WHERE name = ? AND state IN (?, ?)",
-                    (name, QUEUED, RUNNING),
+                    sql,
+                    (*params, QUEUED, RUNNING),
                 )
             else:
                 row = tx.row(
@@ -371,8 +396,8 @@ class Store:
 
     def _update_claimed(self, tx, name: str, token: str, assignments: str, values: tuple) -> bool:
         changed = tx.run(
-            f"UPDATE stt_jobs SET {assignments}, updated = ?"
-            " WHERE name = ? AND token = ? AND state = ?",
+            f"UPDATE stt_jobs SET {assignments}"  # nosec B608 # SAFE_SQL
+            ", updated = ? WHERE name = ? AND token = ? AND state = ?",
             (*values, time.time(), name, token, RUNNING),
         )
         return changed > 0
@@ -382,3 +407,10 @@ class Store:
         """The audio and chunk results a job needs only while it runs."""
         tx.run("DELETE FROM stt_job_audio WHERE name = ?", (name,))
         tx.run("DELETE FROM stt_job_chunks WHERE name = ?", (name,))
+
+
+def _named(name: str, tenant: str | None) -> tuple[str, tuple[str, ...]]:
+    """The condition that finds job `name`, among `tenant`'s jobs when a tenant is given."""
+    if tenant is None:
+        return "name = ?", (name,)
+    return "name = ? AND tenant = ?", (name, tenant)

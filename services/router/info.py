@@ -10,6 +10,7 @@ import grpc
 from stt.v1 import stt_pb2
 
 from services.core.names import SPEECH_SERVICE
+from services.router.config import ANY
 from services.router.pool import BackendChannel, BackendPool
 from services.router.routing import RoutingTable
 
@@ -19,11 +20,24 @@ async def describe(table: RoutingTable, pool: BackendPool, timeout_s: float) -> 
     backends = await asyncio.gather(*(_backend_info(b, timeout_s) for b in speech))
     return stt_pb2.ServiceInfo(
         service="router",
-        language_codes=table.languages,
+        language_codes=_languages(table, backends),
         streaming_supported=any(b.streaming_supported for b in backends),
         backends=[*backends, *_other_infos(pool)],
         routes=[stt_pb2.Route(pattern=r.pattern, backends=r.backends) for r in table.routes],
     )
+
+
+def _languages(table: RoutingTable, infos: list[stt_pb2.ServiceInfo]) -> list[str]:
+    """The routes' patterns; for the route of any code (`*`), the languages its backends say
+    they serve (every language Whisper knows, for whisper_en), the others' patterns kept."""
+    patterns = [p for p in table.languages if p != ANY]
+    if len(patterns) == len(table.languages):
+        return patterns
+    anywhere = next(r.backends for r in table.routes if r.pattern == ANY)
+    known = {
+        code for info in infos if info.backend_name in anywhere for code in info.language_codes
+    }
+    return sorted(known | set(patterns))
 
 
 def _other_infos(pool: BackendPool) -> list[stt_pb2.ServiceInfo]:

@@ -2,9 +2,10 @@
 
 `language` is the route's pattern (`en`, `ha`, `*`), `detect` before a language is known and
 `unknown` for a code no route matches, so clients' spellings of a code never multiply series.
-`api` is the API a request came through: `stt` (stt.v1), `google`, `riva` or `openai`; its
-`method` is the stt.v1 call it became (`Recognize`, `StreamingRecognize`, `DetectLanguage`,
-`LongRunningRecognize`).
+`api` is the API a request came through: `stt` (stt.v1), `google`, `google_v1p1beta1`,
+`google_v2`, `riva` or `openai`; its `method` is the stt.v1 call it became (`Recognize`,
+`StreamingRecognize`, `DetectLanguage`, `LongRunningRecognize`, and `Diarize` relayed to the
+diarization service for the job workers).
 """
 
 from __future__ import annotations

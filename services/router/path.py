@@ -23,6 +23,7 @@ from stt.v1 import stt_pb2
 
 from services.core.calls import Call
 from services.core.errors import InvalidArgument
+from services.core.names import MODEL_HEADER, SERVICE_HEADER
 from services.core.stream_convert import require_config
 from services.router import info, speakers
 from services.router.config import normalise
@@ -60,10 +61,13 @@ class RequestPath:
         self, call: Call, request: stt_pb2.RecognizeRequest, backend: str | None = None
     ) -> stt_pb2.RecognizeResponse:
         if speakers.wanted(request.config):
-            return await self._speakers.recognize(
+            response = await self._speakers.recognize(
                 request, call, lambda words, c: self._transcribe(c, words, backend)
             )
-        return await self._transcribe(call, request, backend)
+        else:
+            response = await self._transcribe(call, request, backend)
+        call.trailing.extend(((SERVICE_HEADER, response.service), (MODEL_HEADER, response.model)))
+        return response
 
     async def detect(self, call: Call, request) -> stt_pb2.DetectLanguageResponse:
         """The detector's DetectLanguage for the audio of `request` (any request with a
@@ -118,8 +122,11 @@ class RequestPath:
     async def _transcribe(
         self, call: Call, request: stt_pb2.RecognizeRequest, backend: str | None
     ) -> stt_pb2.RecognizeResponse:
-        probability = None
-        if backend is None and not request.config.language_code.strip():
+        probability, chosen = None, ""
+        choosing = request.config.alternative_language_codes and self._table.detector
+        if backend is None and choosing:
+            chosen, probability = await self._choose_language(call, request)
+        elif backend is None and not request.config.language_code.strip():
             detected = await self.detect(call, request)
             request.config.language_code = detected.language_code
             probability = detected.language_probability
@@ -131,7 +138,23 @@ class RequestPath:
         )
         if probability is not None:
             response.language_probability = probability
+        if chosen:  # the code the client gave for the language found, in every result
+            response.language_code = chosen
+            for result in response.results:
+                result.language_code = chosen
         return response
+
+    async def _choose_language(self, call: Call, request) -> tuple[str, float]:
+        """The language among language_code and the alternatives (the detector's choice, or
+        language_code where the audio holds no speech); the request is routed by it. (With
+        no detector, the alternatives go to the backend of language_code, to choose among
+        those it serves.)"""
+        detected = await self.detect(call, request)
+        config = request.config
+        chosen = detected.language_code or config.language_code
+        config.language_code = chosen
+        config.ClearField("alternative_language_codes")
+        return chosen, detected.language_probability
 
     def _chain(self, code: str, call: Call, detected: bool, backend: str | None) -> tuple[str, ...]:
         if backend is not None:  # pinned: the backend decides what it serves

@@ -5,6 +5,11 @@ A target is a gRPC name such as `dns:///whisper-en:50051` (a headless Service in
 one address per replica) or `ipv4:127.0.0.1:50061,127.0.0.1:50062`. The channel balances over
 its addresses with `round_robin`, and its client-side health checking keeps replicas whose
 `stt.v1.Speech` health is NOT_SERVING (loading, draining) out of the rotation.
+
+With `ROUTER_BACKEND_TLS_CA_FILE` the channels speak TLS (mutual TLS with a client
+certificate). A channel's credentials are fixed when it is made, so when the files change (a
+renewed Secret) the pool makes new channels for every backend; requests already under way
+finish on the old ones, which are closed a while later.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from stt.v1 import stt_pb2_grpc
 
 from services.core.names import SPEECH_SERVICE
+from services.core.tls import ClientFiles
 from services.router.metrics import RouterMetrics
 from services.router.settings import ChannelSettings
 
@@ -27,6 +33,8 @@ log = logging.getLogger("stt.router.pool")
 # A replica that went away is tried again within seconds, not gRPC's default two minutes.
 RECONNECT_BACKOFF_MS = (500, 5_000)
 _SERVING = health_pb2.HealthCheckResponse.SERVING
+# Channels replaced by new TLS files are closed this long after, when the calls on them ended.
+RETIRED_CLOSE_S = 600.0
 
 
 def service_config(health_service: str) -> dict:
@@ -71,16 +79,20 @@ class BackendChannel:
         target: str,
         options: list[tuple[str, object]],
         health_service: str = SPEECH_SERVICE,
+        credentials: grpc.ChannelCredentials | None = None,
     ):
         self.name = name
         self.target = target
         self.health_service = health_service  # the health entry that says it serves
-        self.channel = grpc.aio.insecure_channel(target, options=options)
+        self.channel = _aio_channel(target, options, credentials)
         self.speech = stt_pb2_grpc.SpeechStub(self.channel)
         self.diarization = stt_pb2_grpc.DiarizationStub(self.channel)
-        self.health_channel = grpc.aio.insecure_channel(target, options=options)
+        self.health_channel = _aio_channel(target, options, credentials)
         self.health = health_pb2_grpc.HealthStub(self.health_channel)
-        self.stream_channel = grpc.insecure_channel(target, options=options)
+        if credentials is None:
+            self.stream_channel = grpc.insecure_channel(target, options=options)
+        else:
+            self.stream_channel = grpc.secure_channel(target, credentials, options=options)
         self.streams = stt_pb2_grpc.SpeechStub(self.stream_channel)
         self.healthy = False  # its health check last said SERVING
 
@@ -88,6 +100,12 @@ class BackendChannel:
         await self.channel.close()
         await self.health_channel.close()
         self.stream_channel.close()
+
+
+def _aio_channel(target: str, options, credentials: grpc.ChannelCredentials | None):
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=options)
+    return grpc.aio.secure_channel(target, credentials, options=options)
 
 
 class BackendPool:
@@ -98,8 +116,10 @@ class BackendPool:
         metrics: RouterMetrics,
         on_change: Callable[[], Awaitable[None]],
         health_services: dict[str, str] | None = None,
+        tls: ClientFiles | None = None,
     ):
         self._targets = backends
+        self._tls = tls
         # The gRPC service whose health tells whether a backend serves; stt.v1.Speech unless
         # named here (the diarization service's is stt.v1.Diarization).
         self._health_services = health_services or {}
@@ -108,6 +128,7 @@ class BackendPool:
         self._on_change = on_change
         self._backends: dict[str, BackendChannel] = {}
         self._watchers: list[asyncio.Task] = []
+        self._retired: list[BackendChannel] = []
 
     def __getitem__(self, name: str) -> BackendChannel:
         return self._backends[name]
@@ -121,14 +142,14 @@ class BackendPool:
     async def start(self) -> None:
         """Opens every channel (on the running loop, as grpc.aio needs), checks each backend
         once, then keeps checking in the background."""
-        for name, target in self._targets.items():
-            health = self._health_services.get(name, SPEECH_SERVICE)
-            options = channel_options(self._settings, health)
-            self._backends[name] = BackendChannel(name, target, options, health)
+        self._open_channels()
+        for name in self._backends:
             self._metrics.backend_up.labels(self._metrics.service, name).set(0)
         await asyncio.gather(*(self._check(b) for b in self))
         await self._on_change()
-        self._watchers = [asyncio.create_task(self._watch(b)) for b in self]
+        self._watchers = [asyncio.create_task(self._watch(name)) for name in self._backends]
+        if self._tls is not None:
+            self._watchers.append(asyncio.create_task(self._watch_tls()))
 
     async def close(self) -> None:
         for watcher in self._watchers:
@@ -136,13 +157,47 @@ class BackendPool:
         for watcher in self._watchers:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-        await asyncio.gather(*(b.close() for b in self))
+        await asyncio.gather(*(b.close() for b in [*self, *self._retired]))
 
-    async def _watch(self, backend: BackendChannel) -> None:
+    def _open_channels(self) -> None:
+        """A channel for every backend, with the TLS files as they are now; a backend's last
+        known health carries over to its new channel."""
+        credentials = None if self._tls is None else self._tls.credentials()
+        for name, target in self._targets.items():
+            health = self._health_services.get(name, SPEECH_SERVICE)
+            options = channel_options(self._settings, health)
+            backend = BackendChannel(name, target, options, health, credentials)
+            if name in self._backends:
+                backend.healthy = self._backends[name].healthy
+            self._backends[name] = backend
+
+    async def _watch(self, name: str) -> None:
         while True:
             await asyncio.sleep(self._settings.health_interval_s)
-            if await self._check(backend):
+            if await self._check(self._backends[name]):
                 await self._on_change()
+
+    async def _watch_tls(self) -> None:
+        """New channels when the TLS files change; the old ones closed once their calls ended."""
+        while True:
+            await asyncio.sleep(self._settings.health_interval_s)
+            if not self._tls.changed():
+                continue
+            old = list(self)
+            try:
+                self._open_channels()
+            except ValueError as error:  # TlsError: a file that cannot be read; try again
+                log.error("backend TLS files cannot be used", extra={"error": str(error)})
+                continue
+            log.info("backend TLS files changed: new channels to every backend")
+            self._retired.extend(old)
+            self._watchers.append(asyncio.create_task(self._close_later(old)))
+
+    async def _close_later(self, old: list[BackendChannel]) -> None:
+        await asyncio.sleep(RETIRED_CLOSE_S)
+        for backend in old:
+            self._retired.remove(backend)
+        await asyncio.gather(*(b.close() for b in old))
 
     async def _check(self, backend: BackendChannel) -> bool:
         """Asks the backend's health once; True when its serving state changed."""

@@ -1,7 +1,9 @@
 """Hosts the router on the core's `ServerHost`: its backend pool, request path and job store;
 on the gRPC port stt.v1.Speech, stt.v1.Diarization and google.longrunning.Operations with
-health and reflection, and the Google and Riva services; on the HTTP port metrics, probes and
-the OpenAI audio API. Drains like a language service on SIGTERM."""
+health and reflection, and the Google (v1, v1p1beta1, v2) and Riva services; on the HTTP
+port metrics, probes and the OpenAI audio API. Every call of every API is served in one call
+scope, which names its tenant (from its API key when the router has a keys file) and holds
+each tenant to its share. Drains like a language service on SIGTERM."""
 
 from __future__ import annotations
 
@@ -15,16 +17,22 @@ from services.core.audio import AudioLimits
 from services.core.calls import CallScope
 from services.core.host import ServerHost
 from services.core.names import DIARIZATION_SERVICE, OPERATIONS_SERVICE, SPEECH_SERVICE
+from services.core.tenants import TenantShares
 from services.jobs.settings import open_store
-from services.router.dropin import google_jobs, riva_service
+from services.jobs.uri_policy import UriPolicy
+from services.router.admission import RouterAdmission
+from services.router.dropin import google_beta, google_jobs, riva_service
 from services.router.dropin.google_service import API as GOOGLE_API
+from services.router.dropin.google_service import VERSIONS as GOOGLE_VERSIONS
 from services.router.dropin.google_service import GoogleSpeech
+from services.router.dropin.google_v2_service import GoogleSpeechV2
 from services.router.dropin.openai_routes import openai_routes
 from services.router.dropin.riva_service import RivaSpeech
 from services.router.health import RouterLifecycle
 from services.router.jobs.intake import JobIntake, QuotaPolicy
 from services.router.jobs.operations import STT_API, STT_DIALECT
 from services.router.jobs.servicer import OperationsServicer
+from services.router.keys import ApiKeys
 from services.router.metrics import RouterMetrics
 from services.router.path import RequestPath
 from services.router.pool import BackendPool
@@ -49,12 +57,28 @@ class RouterServer(ServerHost):
             metrics,
             self._backends_changed,
             {DIARIZATION_BACKEND: DIARIZATION_SERVICE},
+            settings.backend_tls.files(),
         )
         self.path = RequestPath(settings, self.table, self.pool, metrics)
-        self.calls = CallScope(ROUTER, lifecycle, metrics, settings.failover.default_timeout_s)
+        # No log line per call: a line costs a cache hit through the router about a tenth
+        # more CPU (bench.router), and each backend logs the call under the same request id.
+        self.calls = CallScope(
+            ROUTER,
+            lifecycle,
+            metrics,
+            settings.failover.default_timeout_s,
+            log_each_call=False,
+            admission=self._admission(settings),
+            shares=_shares(settings.tenant_max_in_flight),
+            stream_audio_timeout_s=settings.streams.stream_audio_timeout_s,
+        )
         self.store = open_store(settings.jobs) if settings.jobs.enabled else None
         # Jobs answer in the dialect they came in, even with that API since switched off.
-        dialects = {STT_API: STT_DIALECT, GOOGLE_API: google_jobs.DIALECT}
+        dialects = {
+            STT_API: STT_DIALECT,
+            GOOGLE_API: google_jobs.DIALECT,
+            google_beta.API: google_beta.DIALECT,
+        }
         self.operations = OperationsServicer(
             self.calls,
             self.store,
@@ -87,7 +111,13 @@ class RouterServer(ServerHost):
         # Google's package ships no service descriptor, so reflection cannot list it.
         if self.settings.google.speech_api:
             server.add_generic_rpc_handlers(
-                (GoogleSpeech(self.calls, self.path, self.operations).handler(),)
+                (
+                    *(
+                        GoogleSpeech(self.calls, self.path, self.operations, version).handler()
+                        for version in GOOGLE_VERSIONS
+                    ),
+                    GoogleSpeechV2(self.calls, self.path).handler(),
+                )
             )
         if self.settings.riva.asr_api:
             server.add_generic_rpc_handlers((RivaSpeech(self.calls, self.path).handler(),))
@@ -123,10 +153,18 @@ class RouterServer(ServerHost):
             return None
         jobs = settings.jobs
         limits = AudioLimits(settings.max_message_bytes, jobs.job_max_audio_seconds)
-        quota = QuotaPolicy(
-            jobs.job_quota_hours, dict(jobs.job_quota_overrides), settings.tenant_header
-        )
-        return JobIntake(self.store, quota, limits)
+        quota = QuotaPolicy(jobs.job_quota_hours, dict(jobs.job_quota_overrides))
+        uris = UriPolicy.from_settings(settings.job_uris)
+        return JobIntake(self.store, quota, limits, uris, settings.buckets.policy())
+
+    @staticmethod
+    def _admission(settings: RouterSettings) -> RouterAdmission:
+        """Who each call is for; with a keys file, only calls with a known key are served
+        (raises KeysFileError, a ValueError, when the file cannot be used)."""
+        keys = ApiKeys(settings.api_keys_file) if settings.api_keys_file else None
+        if keys is not None:
+            log.info("API keys required", extra={"keys_file": str(keys.path), "keys": len(keys)})
+        return RouterAdmission(keys, settings.tenant_header)
 
     async def _backends_changed(self) -> None:
         covered = {
@@ -134,3 +172,9 @@ class RouterServer(ServerHost):
             for route in self.table.routes
         }
         await self.lifecycle.cover(covered)
+
+
+def _shares(max_in_flight: int) -> TenantShares | None:
+    if not max_in_flight:
+        return None
+    return TenantShares(max_in_flight, "ROUTER_TENANT_MAX_IN_FLIGHT")

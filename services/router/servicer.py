@@ -55,7 +55,9 @@ class RouterServicer(stt_pb2_grpc.SpeechServicer):
         async for response in self._path.stream(call, await anext(requests, None), requests):
             yield response
 
-    async def GetServiceInfo(self, request, context):
+    @unary_rpc(needs_ready=False)  # it tells the router's state, whatever that is
+    async def GetServiceInfo(self, call: Call, request):
+        call.language = "none"
         info = await self._path.describe()
         info.version = services.__version__
         info.ready = self._lifecycle.all_covered

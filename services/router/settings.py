@@ -1,7 +1,9 @@
 """Router settings, read from `ROUTER_*`, nested by concern: where it listens (the core's
-server settings), its routing table (see `services/router/config.py` for the two forms), its
-backends' channels and health checks, failover, stream relays, jobs, and each drop-in API.
-Every variable keeps its flat name (`ROUTER_MAX_ATTEMPTS` is `settings.failover.max_attempts`).
+server settings, its TLS among them), who may call it (API keys, tenants and their shares),
+its routing table (see `services/router/config.py` for the two forms), its backends' channels,
+their TLS and health checks, failover, stream relays, jobs (and the job URI policy, `JOBS_URI_*`,
+which the workers read alike), and each drop-in API. Every variable keeps its flat name
+(`ROUTER_MAX_ATTEMPTS` is `settings.failover.max_attempts`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from services.core.names import (
     message_limit,
 )
 from services.core.settings import GrpcServerSettings, SettingsGroup, group
+from services.core.tls_settings import BackendTlsSettings
+from services.jobs.buckets import BucketSettings
 from services.jobs.settings import StoreSettings
+from services.jobs.uri_policy import UriPolicySettings
 from services.router import config
 
 
@@ -122,6 +127,12 @@ class RelaySettings(SettingsGroup):
         description="Stream messages kept to replay to a fallback backend before the first "
         "answer; a longer stream is not retried.",
     )
+    stream_audio_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        description="A stream whose client sends no message for this long ends with "
+        "OUT_OF_RANGE, and its place is free.",
+    )
 
 
 class JobSettings(StoreSettings):
@@ -160,8 +171,9 @@ class GoogleSettings(SettingsGroup):
 
     speech_api: bool = Field(
         True,
-        description="Serve google.cloud.speech.v1.Speech on the gRPC port, for the clients "
-        "of Google Cloud Speech v1.",
+        description="Serve google.cloud.speech.v1.Speech, google.cloud.speech.v1p1beta1.Speech"
+        " and google.cloud.speech.v2.Speech (Recognize and StreamingRecognize on the `_` "
+        "recognizer) on the gRPC port, for the clients of Google Cloud Speech.",
     )
 
 
@@ -205,14 +217,30 @@ class RouterSettings(GrpcServerSettings):
     )
     tenant_header: str = Field(
         TENANT_HEADER,
-        description="Metadata key that names the tenant a job is charged to (else `default`).",
+        description="Metadata key that names the caller's tenant (its jobs, its share; else "
+        "`default`); with API keys it may only name the key's own tenant.",
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="Keys file, one `TENANT sha256:HEX` a line (`stt keys new`): every call "
+        "then needs `authorization: Bearer KEY`, and is its key's tenant's; read again when it "
+        "changes. Unset: no key is asked for.",
+    )
+    tenant_max_in_flight: int = Field(
+        0,
+        ge=0,
+        description="Calls (requests and streams) one tenant may have in flight at once; past "
+        "it RESOURCE_EXHAUSTED while other tenants are served. 0: no limit.",
     )
     routing: RoutingSettings = group(RoutingSettings, "The routing table.")
     channels: ChannelSettings = group(ChannelSettings, "Backend channels and health checks.")
+    backend_tls: BackendTlsSettings = group(BackendTlsSettings, "TLS to the backends.")
     failover: FailoverSettings = group(FailoverSettings, "Failover between backends.")
     streams: RelaySettings = group(RelaySettings, "Streams relayed to backends.")
     jobs: JobSettings = group(JobSettings, "The job store, LongRunningRecognize, Operations.")
-    google: GoogleSettings = group(GoogleSettings, "The Google Cloud Speech v1 API.")
+    job_uris: UriPolicySettings = group(UriPolicySettings, "What a job's audio.uri may name.")
+    buckets: BucketSettings = group(BucketSettings, "The buckets job audio may be read from.")
+    google: GoogleSettings = group(GoogleSettings, "The Google Cloud Speech APIs.")
     riva: RivaSettings = group(RivaSettings, "The NVIDIA Riva ASR API.")
     openai: OpenAISettings = group(OpenAISettings, "The OpenAI audio API.")
 
@@ -220,3 +248,8 @@ class RouterSettings(GrpcServerSettings):
     @classmethod
     def _metadata_key(cls, value: str) -> str:
         return value.strip().lower()  # gRPC metadata keys arrive in lower case
+
+    @field_validator("api_keys_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value

@@ -19,6 +19,7 @@ from stt.v1 import stt_pb2
 from services.core.calls import Call
 from services.core.errors import FailedPrecondition, InvalidArgument, NoBackend
 from services.core.speakers import check_bounds, label_results
+from services.core.text_form import make_words_bare
 from services.router.failover import Failover
 from services.router.routing import DIARIZATION_BACKEND, RoutingTable
 
@@ -55,10 +56,13 @@ class SpeakerLabels:
         words = stt_pb2.RecognizeRequest()
         words.CopyFrom(request)
         words.config.enable_word_time_offsets = True  # words need times to meet turns
+        words.config.bare_words = False  # results split by speaker are joined from them
         words.config.ClearField("diarization_config")
         diarize = stt_pb2.DiarizeRequest(config=request.config, audio=request.audio)
         response, diarized = await _both(transcribe(words, call), self._diarize(diarize, call))
         labelled = label_results(response.results, diarized.turns)
+        if request.config.bare_words:
+            make_words_bare(labelled)
         del response.results[:]
         response.results.extend(labelled)
         return response

@@ -10,13 +10,14 @@ answer went back to the client the stream is never retried; its status is the cl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 from stt.v1 import stt_pb2
 
 from services.core.calls import Call
-from services.core.errors import Overloaded
+from services.core.errors import Overloaded, SttError
 from services.router.failover import Failover
 from services.router.pool import BackendChannel
 
@@ -41,6 +42,8 @@ class ClientMessages:
         self._lock = asyncio.Lock()
         self._ended = False
         self.answered = False
+        self.failure: SttError | None = None  # the client's stream broke a rule
+        self._on_failure: Callable[[], None] = lambda: None
 
     @property
     def replayable(self) -> bool:
@@ -62,6 +65,12 @@ class ClientMessages:
             # A kept message is yielded from the list above on the next turn, so an attempt
             # that replaces a failed one sees every message, whoever read it from the client.
 
+    def on_failure(self, stop: Callable[[], None]) -> None:
+        """`stop` (the backend call in hand) runs when the client's stream fails."""
+        self._on_failure = stop
+        if self.failure is not None:
+            stop()
+
     async def _pull(self) -> tuple[stt_pb2.StreamingRecognizeRequest | None, bool]:
         async with self._lock:
             if self._ended:
@@ -70,6 +79,12 @@ class ClientMessages:
                 message = await anext(self._source)
             except StopAsyncIteration:
                 self._ended = True
+                return None, False
+            except SttError as error:
+                # Not raised here: the backend call reads this in gRPC's thread, which would
+                # turn it into UNKNOWN. The call in hand is stopped; the relay raises it.
+                self.failure, self._ended = error, True
+                self._on_failure()
                 return None, False
             self._kept_bytes += message.ByteSize()
             if not self.replayable:
@@ -127,9 +142,17 @@ class StreamRelay:
         responses = backend.streams.StreamingRecognize(
             requests, timeout=timeout, metadata=call.outgoing
         )
+        messages.on_failure(responses.cancel)
         try:
             while True:
-                response = await loop.run_in_executor(self._executor, next, responses, _END)
+                try:
+                    response = await loop.run_in_executor(self._executor, next, responses, _END)
+                except grpc.RpcError:
+                    if messages.failure is not None:  # cancelled for the client's failure
+                        raise messages.failure from None
+                    raise
+                if messages.failure is not None:
+                    raise messages.failure
                 if response is _END:
                     return
                 yield response

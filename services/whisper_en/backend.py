@@ -37,9 +37,8 @@ PASS_PROMPT = ("<|startoftranscript|>", "<|en|>", "<|transcribe|>")
 class WhisperBackend(Backend):
     max_chunk_seconds = 30.0  # Whisper's window: a piece this long decodes in one pass
     translates = True  # Whisper's "translate" task: English text for any language it knows
-    batches = (
-        True  # CTranslate2 runs a batch of windows in one pass (services/whisper_en/batched.py)
-    )
+    boosts = True  # boosted phrases lead the prompt (see `boosted_prompt`)
+    batches = True  # CTranslate2 runs a batch of windows in one pass (batched.py)
 
     def __init__(self, settings: WhisperSettings):
         self._settings = settings
@@ -130,10 +129,18 @@ class WhisperBackend(Backend):
             raise RuntimeError("the model is not loaded")
         return self._info
 
+    def _require_model(self):
+        """The loaded model; a call before `load` is a bug, said as one (not an assert, which
+        optimised Python drops)."""
+        if self._model is None:
+            raise RuntimeError("load() first")
+        return self._model
+
     def transcribe(
         self, audio: np.ndarray, options: DecodeOptions, cancellation: Cancellation
     ) -> Transcript:
-        assert self._model is not None, "load() first"
+        self._require_model()
+        options = boosted_prompt(options)
         frames = self._fitted_frames(audio, options) if options.short_window else None
         if frames is not None:
             found = self._fitted(audio, options, frames, cancellation)
@@ -226,14 +233,34 @@ class WhisperBackend(Backend):
         prefix = len(encode(" " + options.prefix.strip()).ids) if options.prefix else 0
         return min(len(prompt or ()), self._model.max_length // 2 - 1), prefix
 
-    def detect_language(self, audio: np.ndarray, cancellation: Cancellation) -> tuple[str, float]:
+    def detect_language(
+        self, audio: np.ndarray, cancellation: Cancellation, candidates: tuple[str, ...] = ()
+    ) -> tuple[str, float]:
         """Whisper's language-id pass: one encoder window (30 s) and one decoder step."""
-        assert self._model is not None, "load() first"
+        model = self._require_model()
         cancellation.check()
-        _, _, ranked = self._model.detect_language(audio)
-        served = set(self.info.languages)
-        # Ranked most likely first; the best language this service serves wins.
-        return next(((code, p) for code, p in ranked if code in served), ("", 0.0))
+        _, _, ranked = model.detect_language(audio)
+        return _best_of(ranked, set(candidates or self.info.languages))
+
+
+def _best_of(ranked, allowed: set[str]) -> tuple[str, float]:
+    """The most likely allowed language (ranked most likely first) and its probability."""
+    return next(((code, p) for code, p in ranked if code in allowed), ("", 0.0))
+
+
+def boosted_prompt(options: DecodeOptions) -> DecodeOptions:
+    """Boosted phrases as the start of the prompt, the client's own prompt after them.
+
+    Whisper takes no weights: a boost only says which phrases to expect. Written as a short
+    list ("Zorbulon, Xarelvotide."), they make the decoder spell those words where the
+    audio has them and leave the rest alone; Google's class tokens (`$TIME`) are skipped."""
+    phrases = [p for p in options.boosted if not p.startswith("$")]
+    if not phrases:
+        return options
+    prompt = ", ".join(phrases) + "."
+    if options.initial_prompt:
+        prompt = f"{prompt} {options.initial_prompt}"
+    return replace(options, initial_prompt=prompt, boosted=())
 
 
 def _transcript(segments: list, info) -> Transcript:

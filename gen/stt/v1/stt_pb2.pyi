@@ -29,7 +29,7 @@ class RecognitionAudio(_message.Message):
     def __init__(self, content: _Optional[bytes] = ..., uri: _Optional[str] = ...) -> None: ...
 
 class RecognitionConfig(_message.Message):
-    __slots__ = ("encoding", "sample_rate_hertz", "language_code", "max_alternatives", "speech_contexts", "audio_channel_count", "enable_word_time_offsets", "enable_word_confidence", "diarization_config", "enable_voice_activity_detection", "decoding")
+    __slots__ = ("encoding", "sample_rate_hertz", "language_code", "max_alternatives", "speech_contexts", "audio_channel_count", "enable_word_time_offsets", "enable_word_confidence", "diarization_config", "enable_voice_activity_detection", "decoding", "profanity_filter", "bare_words", "enable_separate_recognition_per_channel", "alternative_language_codes")
     class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ENCODING_UNSPECIFIED: _ClassVar[RecognitionConfig.AudioEncoding]
@@ -57,6 +57,10 @@ class RecognitionConfig(_message.Message):
     DIARIZATION_CONFIG_FIELD_NUMBER: _ClassVar[int]
     ENABLE_VOICE_ACTIVITY_DETECTION_FIELD_NUMBER: _ClassVar[int]
     DECODING_FIELD_NUMBER: _ClassVar[int]
+    PROFANITY_FILTER_FIELD_NUMBER: _ClassVar[int]
+    BARE_WORDS_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_SEPARATE_RECOGNITION_PER_CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ALTERNATIVE_LANGUAGE_CODES_FIELD_NUMBER: _ClassVar[int]
     encoding: RecognitionConfig.AudioEncoding
     sample_rate_hertz: int
     language_code: str
@@ -68,7 +72,11 @@ class RecognitionConfig(_message.Message):
     diarization_config: SpeakerDiarizationConfig
     enable_voice_activity_detection: bool
     decoding: DecodingConfig
-    def __init__(self, encoding: _Optional[_Union[RecognitionConfig.AudioEncoding, str]] = ..., sample_rate_hertz: _Optional[int] = ..., language_code: _Optional[str] = ..., max_alternatives: _Optional[int] = ..., speech_contexts: _Optional[_Iterable[_Union[SpeechContext, _Mapping]]] = ..., audio_channel_count: _Optional[int] = ..., enable_word_time_offsets: _Optional[bool] = ..., enable_word_confidence: _Optional[bool] = ..., diarization_config: _Optional[_Union[SpeakerDiarizationConfig, _Mapping]] = ..., enable_voice_activity_detection: _Optional[bool] = ..., decoding: _Optional[_Union[DecodingConfig, _Mapping]] = ...) -> None: ...
+    profanity_filter: bool
+    bare_words: bool
+    enable_separate_recognition_per_channel: bool
+    alternative_language_codes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, encoding: _Optional[_Union[RecognitionConfig.AudioEncoding, str]] = ..., sample_rate_hertz: _Optional[int] = ..., language_code: _Optional[str] = ..., max_alternatives: _Optional[int] = ..., speech_contexts: _Optional[_Iterable[_Union[SpeechContext, _Mapping]]] = ..., audio_channel_count: _Optional[int] = ..., enable_word_time_offsets: _Optional[bool] = ..., enable_word_confidence: _Optional[bool] = ..., diarization_config: _Optional[_Union[SpeakerDiarizationConfig, _Mapping]] = ..., enable_voice_activity_detection: _Optional[bool] = ..., decoding: _Optional[_Union[DecodingConfig, _Mapping]] = ..., profanity_filter: _Optional[bool] = ..., bare_words: _Optional[bool] = ..., enable_separate_recognition_per_channel: _Optional[bool] = ..., alternative_language_codes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SpeakerDiarizationConfig(_message.Message):
     __slots__ = ("enable_speaker_diarization", "min_speaker_count", "max_speaker_count")
@@ -81,10 +89,12 @@ class SpeakerDiarizationConfig(_message.Message):
     def __init__(self, enable_speaker_diarization: _Optional[bool] = ..., min_speaker_count: _Optional[int] = ..., max_speaker_count: _Optional[int] = ...) -> None: ...
 
 class SpeechContext(_message.Message):
-    __slots__ = ("phrases",)
+    __slots__ = ("phrases", "boost")
     PHRASES_FIELD_NUMBER: _ClassVar[int]
+    BOOST_FIELD_NUMBER: _ClassVar[int]
     phrases: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, phrases: _Optional[_Iterable[str]] = ...) -> None: ...
+    boost: float
+    def __init__(self, phrases: _Optional[_Iterable[str]] = ..., boost: _Optional[float] = ...) -> None: ...
 
 class DecodingConfig(_message.Message):
     __slots__ = ("beam_size", "temperature", "initial_prompt", "translate_to_english")

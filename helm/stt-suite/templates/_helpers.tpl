@@ -208,7 +208,8 @@ lifecycle:
 
 {{/*
 Probes of a container: (list $root "<gRPC health entry>" startupFailureThreshold), or with a
-fourth argument, the name of an HTTP port to probe instead (a server without gRPC).
+fourth argument, the name of an HTTP port to probe instead (a server without gRPC). With TLS
+on, /readyz and /healthz on the plain-text health port (see _security.tpl).
 */}}
 {{- define "stt-suite.probes" -}}
 {{- $root := index . 0 }}
@@ -220,7 +221,10 @@ fourth argument, the name of an HTTP port to probe instead (a server without gRP
 {{- if gt (len .) 3 }}
 {{- $httpPort = index . 3 }}
 {{- end }}
-{{- if or (eq $p.type "http") (gt (len .) 3) }}
+{{- if $root.Values.tls.enabled }}
+{{- $httpPort = ternary "worker-health" "health" (eq $httpPort "worker-http") }}
+{{- end }}
+{{- if or (eq $p.type "http") (gt (len .) 3) $root.Values.tls.enabled }}
 {{- $ready = dict "httpGet" (dict "path" "/readyz" "port" $httpPort) }}
 {{- $live = dict "httpGet" (dict "path" "/healthz" "port" $httpPort) }}
 {{- end }}
@@ -250,6 +254,7 @@ ports:
   - name: http
     containerPort: {{ .Values.ports.http }}
     protocol: TCP
+  {{- include "stt-suite.healthContainerPort" (list . "health" .Values.ports.health) | nindent 2 }}
 {{- end }}
 
 {{/*
@@ -363,9 +368,15 @@ A model server's variables, as its settings class reads them (`<PREFIX><SETTING>
 - name: {{ $p }}MODEL_CACHE_DIR
   value: {{ printf "%s/stt-suite" $svc.cache.mountPath | quote }}
 {{- end }}
+{{- /* The fetch reads these too (its settings are serve's) but opens no certificate. */}}
+{{- include "stt-suite.tlsEnv" (list $root $p $root.Values.ports.health) }}
 {{- include "stt-suite.settingsEnv" (list $p $svc.settings) }}
 - name: HF_HOME
   value: {{ printf "%s/huggingface" $svc.cache.mountPath | quote }}
+{{- /* numba's compiled functions (librosa's, under Resemblyzer) go beside the models, not
+under HOME: a restarted container reuses them (a warm-up of about 1 s instead of 15). */}}
+- name: NUMBA_CACHE_DIR
+  value: {{ printf "%s/numba" $svc.cache.mountPath | quote }}
 {{ include "stt-suite.commonEnv" $root }}
 {{- end }}
 

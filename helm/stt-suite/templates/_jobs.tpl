@@ -121,6 +121,10 @@ the `http` port and calls the router's Service; in the router's pod (the embedde
     - name: {{ $portName }}
       containerPort: {{ $port }}
       protocol: TCP
+    {{- $healthPort := ternary (int $root.Values.jobs.embedded.workerHealthPort) (int $root.Values.ports.health) $embedded }}
+    {{- with include "stt-suite.healthContainerPort" (list $root (ternary "worker-health" "health" $embedded) $healthPort) }}
+    {{- . | nindent 4 }}
+    {{- end }}
   env:
     - name: WORKER_HOST
       value: {{ $root.Values.listenAddress | quote }}
@@ -134,7 +138,23 @@ the `http` port and calls the router's Service; in the router's pod (the embedde
     # Diarize: its routes, failover and limits apply.
     - name: WORKER_TARGET
       value: {{ ternary (printf "localhost:%d" (int $root.Values.ports.grpc)) $router $embedded | quote }}
+    {{- with include "stt-suite.tlsEnv" (list $root "WORKER_" $healthPort) }}
+    {{- . | nindent 4 }}
+    {{- end }}
+    {{- with include "stt-suite.tlsClientEnv" (list $root "WORKER_TARGET_TLS_") }}
+    {{- . | nindent 4 }}
+    {{- end }}
+    {{- with include "stt-suite.uriPolicyEnv" $root }}
+    {{- . | nindent 4 }}
+    {{- end }}
+    {{- if $root.Values.apiKeys.clientSecretName }}
+    - name: WORKER_API_KEY_FILE
+      value: {{ printf "%s/key" (include "stt-suite.clientKeyDir" $root) | quote }}
+    {{- end }}
     {{- include "stt-suite.storeEnv" (list $root "WORKER_") | trim | nindent 4 }}
+    {{- with include "stt-suite.objectStoreEnv" (list $root true) }}
+    {{- . | trim | nindent 4 }}
+    {{- end }}
     {{- with include "stt-suite.settingsEnv" (list "WORKER_" $w.settings) }}
     {{- . | nindent 4 }}
     {{- end }}
@@ -152,8 +172,17 @@ the `http` port and calls the router's Service; in the router's pod (the embedde
   volumeMounts:
     - name: tmp
       mountPath: /tmp
+    {{- with include "stt-suite.tlsMounts" $root }}
+    {{- . | nindent 4 }}
+    {{- end }}
+    {{- with include "stt-suite.clientKeyMounts" $root }}
+    {{- . | nindent 4 }}
+    {{- end }}
     {{- if $embedded }}
     - name: jobs-data
       mountPath: {{ $root.Values.jobs.embedded.mountPath }}
+    {{- end }}
+    {{- with include "stt-suite.objectStoreMount" $root }}
+    {{- . | trim | nindent 4 }}
     {{- end }}
 {{- end }}

@@ -9,24 +9,32 @@ attempt ends with `NoBackend` (a later attempt at the job tries again). Any othe
 `Relayed` and fails the job with that status, as the sync call would have. The job runs on a
 thread of its own; its calls run on the worker's event loop, and a cancelled job cancels the
 call in flight at once.
+
+With `WORKER_TARGET_TLS_CA_FILE` the calls go over TLS (mutual TLS with a client certificate),
+on new channels when the files change; with `WORKER_API_KEY_FILE` each shows the worker's API
+key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 from collections.abc import Callable
 
 import grpc
 from stt.v1 import stt_pb2, stt_pb2_grpc
 
 from services.core.cancellation import Cancellation
+from services.core.client_auth import KeyFile
 from services.core.errors import Cancelled
 from services.core.names import REQUEST_ID_HEADER
 from services.core.retry import Retrying, RetryPolicy
+from services.core.tls import ClientFiles
 from services.jobs.worker.metrics import WorkerMetrics
 from services.jobs.worker.settings import CallSettings
 
+log = logging.getLogger("stt.worker.calls")
 # How often the job's thread looks whether its job was cancelled while a call runs.
 WAIT_POLL_S = 0.1
 CHANNEL_OPTIONS = [
@@ -40,8 +48,18 @@ class RouterCalls:
     """The calls a job makes; `open` and `close` run on the worker's event loop, the calls
     from the job's thread."""
 
-    def __init__(self, target: str, diarization_target: str, settings: CallSettings, metrics):
+    def __init__(
+        self,
+        target: str,
+        diarization_target: str,
+        settings: CallSettings,
+        metrics,
+        tls: ClientFiles | None = None,
+        key: KeyFile | None = None,
+    ):
         self._targets = {"speech": target, "diarization": diarization_target or target}
+        self._tls = tls
+        self._key = key
         self._metrics: WorkerMetrics = metrics
         self._policy = RetryPolicy(
             patient=True,
@@ -55,12 +73,31 @@ class RouterCalls:
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
-        for name, target in self._targets.items():
-            self._channels[name] = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self._open(None if self._tls is None else self._tls.credentials())
 
     async def close(self) -> None:
         for channel in self._channels.values():
             await channel.close()
+
+    def _open(self, credentials: grpc.ChannelCredentials | None) -> None:
+        for name, target in self._targets.items():
+            if credentials is None:
+                channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+            else:
+                channel = grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+            self._channels[name] = channel
+
+    async def _reopen(self) -> None:
+        """New channels with the TLS files as they are now (the job's calls are one at a
+        time, so none is in flight on the old ones); the old ones stay if the files cannot
+        be read (a renewal half written)."""
+        try:
+            credentials = self._tls.credentials()
+        except ValueError as error:
+            log.error("TLS files to the router cannot be used", extra={"error": str(error)})
+            return
+        await self.close()
+        self._open(credentials)
 
     def recognize(
         self, request: stt_pb2.RecognizeRequest, request_id: str, stop: Cancellation
@@ -87,7 +124,11 @@ class RouterCalls:
     def _call(self, to: str, rpc: Callable, request, request_id: str, stop: Cancellation):
         """`rpc(request)` until it answers, fails for good, or the job stops; blocking."""
         stop.check()
+        if self._tls is not None and self._tls.changed():
+            asyncio.run_coroutine_threadsafe(self._reopen(), self._loop).result()
         metadata = ((REQUEST_ID_HEADER, request_id),) if request_id else ()
+        if self._key is not None:
+            metadata = (*metadata, *self._key.metadata())
 
         async def attempt(target: str, timeout: float | None):
             return await rpc(request, timeout=timeout, metadata=metadata)

@@ -20,10 +20,12 @@ from services.core.vad import Span
 
 @dataclass(frozen=True)
 class Chunk:
-    """Samples `start` to `end` of the job's 16 kHz audio."""
+    """Samples `start` to `end` of the job's 16 kHz audio (of its channel `channel`, 0 for
+    the first, when each channel is recognised on its own)."""
 
     start: int
     end: int
+    channel: int = 0
 
     @property
     def seconds(self) -> float:
@@ -35,31 +37,31 @@ class Chunk:
         return (part * 32767).astype("<i2").tobytes()
 
 
-def plan(spans: list[Span], max_seconds: float) -> list[Chunk]:
+def plan(spans: list[Span], max_seconds: float, channel: int = 0) -> list[Chunk]:
     """Consecutive speech spans grouped into chunks spanning at most `max_seconds` each (a span
     is never longer: the VAD splits longer speech)."""
     limit = int(max_seconds * SAMPLE_RATE)
     chunks: list[Chunk] = []
     for span in spans:
         if chunks and span.end - chunks[-1].start <= limit:
-            chunks[-1] = Chunk(chunks[-1].start, span.end)
+            chunks[-1] = Chunk(chunks[-1].start, span.end, channel)
         else:
-            chunks.append(Chunk(span.start, span.end))
+            chunks.append(Chunk(span.start, span.end, channel))
     return chunks
 
 
-def fixed(total_samples: int, max_seconds: float) -> list[Chunk]:
+def fixed(total_samples: int, max_seconds: float, channel: int = 0) -> list[Chunk]:
     """Chunks of equal time, for a job that turned voice activity detection off."""
     step = int(max_seconds * SAMPLE_RATE)
-    return [Chunk(s, min(s + step, total_samples)) for s in range(0, total_samples, step)]
+    return [Chunk(s, min(s + step, total_samples), channel) for s in range(0, total_samples, step)]
 
 
 def dumps(chunks: list[Chunk]) -> str:
-    return json.dumps([[c.start, c.end] for c in chunks])
+    return json.dumps([[c.start, c.end, *([c.channel] if c.channel else [])] for c in chunks])
 
 
 def loads(text: str) -> list[Chunk]:
-    return [Chunk(int(start), int(end)) for start, end in json.loads(text)]
+    return [Chunk(*(int(value) for value in entry)) for entry in json.loads(text)]
 
 
 def progress(chunks: list[Chunk], done: set[int]) -> int:

@@ -5,7 +5,9 @@ the router, keeps each chunk's result as it comes, labels the words with their s
 returns the job's response.
 
 Every chunk's result is stored before the next chunk is sent, with the job's progress; a
-worker that takes the job over after this one died starts at the first missing chunk.
+worker that takes the job over after this one died starts at the first missing chunk. A job
+that asks for each channel on its own has a plan per channel, and its results tagged with
+their channel, in time order.
 """
 
 from __future__ import annotations
@@ -14,17 +16,21 @@ import time
 
 from stt.v1 import stt_pb2
 
-from services.core import audio, languages
+from services.core import audio, channel_audio, languages
 from services.core.backend import SAMPLE_RATE
 from services.core.cancellation import Cancellation
 from services.core.convert import audio_spec, duration
 from services.core.errors import Cancelled, InvalidAudio, SttError
 from services.core.speakers import label_results
+from services.core.text_form import make_words_bare
 from services.core.vad import Span, VoiceActivityDetector
+from services.jobs.buckets import is_object_uri
 from services.jobs.store import Claim, Store, usage_day
+from services.jobs.uri_policy import UriPolicy
 from services.jobs.worker import chunks
 from services.jobs.worker.calls import RouterCalls
 from services.jobs.worker.fetch import read_uri
+from services.jobs.worker.object_store import ObjectStore
 from services.jobs.worker.settings import WorkerSettings
 
 # VAD runs over blocks of this length, so a cancel is noticed between blocks of a long job.
@@ -39,41 +45,43 @@ class JobRunner:
         store: Store,
         claim: Claim,
         settings: WorkerSettings,
+        uris: UriPolicy,
         vad: VoiceActivityDetector,
         calls: RouterCalls,
         stop: Cancellation,
+        objects: ObjectStore | None = None,
     ):
         self._store = store
         self._job = claim.job
         self._token = claim.token
         self._settings = settings
+        self._uris = uris
         self._vad = vad
         self._calls = calls
         self._stop = stop
+        self._objects = objects or ObjectStore(settings.buckets.policy())
         self.audio_seconds = 0.0
 
     def run(self) -> stt_pb2.LongRunningRecognizeResponse:
         request = stt_pb2.LongRunningRecognizeRequest.FromString(self._job.request)
         config = request.config
         content = self._content(request)
-        bounds = self._settings.audio
-        limits = audio.AudioLimits(bounds.max_audio_bytes, bounds.max_audio_seconds)
-        samples = audio.decode(content, audio_spec(config), limits).samples
-        self.audio_seconds = len(samples) / SAMPLE_RATE
+        channels = self._decode(content, config)
+        self.audio_seconds = len(channels[0]) / SAMPLE_RATE
         self._stop.check()
         speakers = None
         if config.diarization_config.enable_speaker_diarization:
             speakers = self._diarize(content, config)
-        plan = self._plan(samples, config)
+        plan = self._plan(channels, config)
         done = {
             index: stt_pb2.RecognizeResponse.FromString(result)
             for index, result in self._store.chunks(self._job.name).items()
         }
-        language = config.language_code or (done[0].language_code if 0 in done else "")
+        language = self._first_language(config, done)
         for index, chunk in enumerate(plan):
             if index in done:
                 continue
-            done[index] = self._recognize(samples, chunk, index, config, language)
+            done[index] = self._recognize(channels[chunk.channel], chunk, index, config, language)
             # The first chunk's language, when detected, is the whole job's.
             language = language or done[index].language_code
             progress = chunks.progress(plan, set(done))
@@ -82,15 +90,51 @@ class JobRunner:
                 self._job.name, self._token, index, result, progress, language
             ):
                 raise Cancelled(LOST)
-        results = [r for index in range(len(plan)) for r in done[index].results]
+        results = self._results(plan, done, config)
         if speakers is not None:
             results = label_results(results, speakers.turns)
+            if config.bare_words:
+                make_words_bare(results)
         return self._response(config, done, results, speakers)
+
+    def _decode(self, content: bytes, config: stt_pb2.RecognitionConfig) -> list:
+        """The job's 16 kHz samples: one array, or one a channel when each is recognised on
+        its own."""
+        bounds = self._settings.audio
+        limits = audio.AudioLimits(bounds.max_audio_bytes, bounds.max_audio_seconds)
+        spec = audio_spec(config)
+        if spec.separate_channels:
+            return list(channel_audio.decode_channels(content, spec, limits).channels)
+        return [audio.decode(content, spec, limits).samples]
+
+    @staticmethod
+    def _first_language(config: stt_pb2.RecognitionConfig, done) -> str:
+        """The language every chunk is sent with: the job's, or the first chunk's when it was
+        detected (among alternatives too); "" until the first chunk tells."""
+        given = "" if config.alternative_language_codes else config.language_code
+        return given or (done[0].language_code if 0 in done else "")
+
+    @staticmethod
+    def _results(plan, done, config: stt_pb2.RecognitionConfig) -> list:
+        results = [r for index in range(len(plan)) for r in done[index].results]
+        if not config.enable_separate_recognition_per_channel:
+            return results
+        for index, chunk in enumerate(plan):
+            for result in done[index].results:
+                result.channel_tag = chunk.channel + 1
+        return sorted(results, key=lambda r: (r.result_start_offset.ToNanoseconds(), r.channel_tag))
 
     def _content(self, request: stt_pb2.LongRunningRecognizeRequest) -> bytes:
         if request.audio.uri:
             bounds = self._settings.audio
-            return read_uri(request.audio.uri, bounds.max_audio_bytes, bounds.fetch_timeout_s)
+            if is_object_uri(request.audio.uri):
+                return self._objects.read(
+                    request.audio.uri, bounds.max_audio_bytes, bounds.fetch_timeout_s
+                )
+            # Checked again here, against the addresses the fetch connects to, and its redirects.
+            return read_uri(
+                request.audio.uri, bounds.max_audio_bytes, bounds.fetch_timeout_s, self._uris
+            )
         content = self._store.audio(self._job.name)
         if content is None:
             raise SttError("the job's uploaded audio is missing")
@@ -111,17 +155,19 @@ class JobRunner:
         )
         return self._calls.diarize(request, self._request_id("diarize"), self._stop)
 
-    def _plan(self, samples, config: stt_pb2.RecognitionConfig) -> list[chunks.Chunk]:
+    def _plan(self, channels: list, config: stt_pb2.RecognitionConfig) -> list[chunks.Chunk]:
         if self._job.plan is not None:
             return chunks.loads(self._job.plan)
         vad_off = config.HasField("enable_voice_activity_detection") and not (
             config.enable_voice_activity_detection
         )
         limit = self._settings.audio.chunk_seconds
-        if vad_off:
-            plan = chunks.fixed(len(samples), limit)
-        else:
-            plan = chunks.plan(self._speech_spans(samples, limit), limit)
+        plan = []
+        for channel, samples in enumerate(channels):
+            if vad_off:
+                plan += chunks.fixed(len(samples), limit, channel)
+            else:
+                plan += chunks.plan(self._speech_spans(samples, limit), limit, channel)
         if not self._store.set_plan(
             self._job.name, self._token, chunks.dumps(plan), self.audio_seconds
         ):
@@ -160,10 +206,14 @@ class JobRunner:
         chunk_config.encoding = stt_pb2.RecognitionConfig.LINEAR16
         chunk_config.sample_rate_hertz = SAMPLE_RATE
         chunk_config.audio_channel_count = 1
-        chunk_config.language_code = language
+        chunk_config.enable_separate_recognition_per_channel = False  # a chunk is one channel
+        if language or not config.alternative_language_codes:
+            chunk_config.language_code = language
+            chunk_config.ClearField("alternative_language_codes")
         diarizing = config.diarization_config.enable_speaker_diarization
         if diarizing:  # speakers are matched to words by their times
             chunk_config.enable_word_time_offsets = True
+            chunk_config.bare_words = False  # results split by speaker are joined from them
         request = stt_pb2.RecognizeRequest(
             config=chunk_config, audio=stt_pb2.RecognitionAudio(content=chunk.pcm(samples))
         )

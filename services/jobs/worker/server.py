@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from services.core.client_auth import KeyFile
 from services.core.health import Lifecycle
 from services.core.host import ServerHost
 from services.jobs.settings import open_store
@@ -30,8 +31,14 @@ class WorkerServer(ServerHost):
         metrics = WorkerMetrics(WORKER)
         super().__init__(WORKER, settings, Lifecycle([], metrics), metrics)
         self.store = open_store(settings.store)
+        key = KeyFile(settings.api_key_file) if settings.api_key_file else None
         self.calls = RouterCalls(
-            settings.target, settings.diarization_target, settings.calls, metrics
+            settings.target,
+            settings.diarization_target,
+            settings.calls,
+            metrics,
+            settings.target_tls.files(),
+            key,
         )
         self.worker = Worker(settings, self.store, self.calls, metrics)
         self._running: asyncio.Future | None = None

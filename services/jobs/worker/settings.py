@@ -1,16 +1,22 @@
 """Job worker settings, read from `WORKER_*`, nested by concern: the core's server settings
-(its HTTP port), where it sends chunks, the job store, leases, the audio it reads, and the
-patience of its calls. Every variable keeps its flat name (`WORKER_LEASE_S` is
-`settings.leases.lease_s`)."""
+(its HTTP port, its TLS), where it sends chunks, how it reaches the router (TLS,
+`WORKER_TARGET_TLS_*`, and an API key), the job store, leases, the audio it reads (and the job
+URI policy, `JOBS_URI_*`, which the router reads alike), and the patience of its calls. Every
+variable keeps its flat name (`WORKER_LEASE_S` is `settings.leases.lease_s`)."""
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.core.names import JOB_MAX_AUDIO_SECONDS
 from services.core.settings import ServerSettings, SettingsGroup, group
+from services.core.tls_settings import TargetTlsSettings
+from services.jobs.buckets import BucketSettings
 from services.jobs.settings import StoreSettings
+from services.jobs.uri_policy import UriPolicySettings
 
 WORKER_HTTP_PORT = 9095
 
@@ -41,7 +47,11 @@ class LeaseSettings(SettingsGroup):
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> LeaseSettings:
         if self.heartbeat_s * 3 > self.lease_s:
-            raise ValueError("heartbeat_s must be at most a third of lease_s")
+            raise ValueError(
+                f"WORKER_HEARTBEAT_S ({self.heartbeat_s:g}) must be at most a third of "
+                f"WORKER_LEASE_S ({self.lease_s:g}), so that a few missed heartbeats do not "
+                "hand a running job to another worker"
+            )
         return self
 
 
@@ -67,7 +77,9 @@ class AudioSettings(SettingsGroup):
         1024 * 1024 * 1024, gt=0, description="Largest job audio read from a uri, in bytes."
     )
     fetch_timeout_s: float = Field(
-        300.0, gt=0, description="Longest time to fetch the audio of an http(s) uri."
+        300.0,
+        gt=0,
+        description="Longest time to fetch the audio of an http(s), gs:// or s3:// uri.",
     )
 
 
@@ -111,7 +123,21 @@ class WorkerSettings(ServerSettings):
         description="Where Diarize goes instead of the router (a diarization service, "
         "reached the same way); empty: the router.",
     )
+    api_key_file: Path | None = Field(
+        None,
+        description="File holding the API key the worker's calls to the router show (one of "
+        "the router's ROUTER_API_KEYS_FILE; `stt keys new` prints it); read again when it "
+        "changes. Unset: no key.",
+    )
+    target_tls: TargetTlsSettings = group(TargetTlsSettings, "TLS to the router.")
     store: StoreSettings = group(StoreSettings, "The job store.")
     leases: LeaseSettings = group(LeaseSettings, "Leases and polling.")
     audio: AudioSettings = group(AudioSettings, "Job audio.")
+    buckets: BucketSettings = group(BucketSettings, "The buckets job audio may be read from.")
     calls: CallSettings = group(CallSettings, "Calls through the router.")
+    job_uris: UriPolicySettings = group(UriPolicySettings, "What a job's audio.uri may name.")
+
+    @field_validator("api_key_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value

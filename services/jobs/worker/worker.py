@@ -23,9 +23,11 @@ from services.core.errors import Cancelled, NoBackend, SttError
 from services.core.logs import request_id_var
 from services.core.vad import VadSettings, VoiceActivityDetector
 from services.jobs.store import CANCELLED, RUNNING, Claim, Store
+from services.jobs.uri_policy import UriPolicy
 from services.jobs.worker.calls import RouterCalls
 from services.jobs.worker.fetch import Transient
 from services.jobs.worker.metrics import WorkerMetrics
+from services.jobs.worker.object_store import ObjectStore
 from services.jobs.worker.runner import JobRunner
 from services.jobs.worker.settings import LeaseSettings, WorkerSettings
 
@@ -46,7 +48,9 @@ class Worker:
         self._store = store
         self._calls = calls
         self._metrics = metrics
+        self._uris = UriPolicy.from_settings(settings.job_uris)
         self._vad = VoiceActivityDetector(VadSettings())
+        self._objects = ObjectStore(settings.buckets.policy())  # its clients made once
         self._shutdown = threading.Event()
         self._current: Cancellation | None = None
 
@@ -100,7 +104,16 @@ class Worker:
         heartbeat = Heartbeat(self._store, claim, self._settings.leases, self._metrics, stop)
         heartbeat.start()
         self._metrics.busy.labels(self._metrics.service).set(1)
-        runner = JobRunner(self._store, claim, self._settings, self._vad, self._calls, stop)
+        runner = JobRunner(
+            self._store,
+            claim,
+            self._settings,
+            self._uris,
+            self._vad,
+            self._calls,
+            stop,
+            self._objects,
+        )
         try:
             self._end(claim, runner, stop)
         finally:

@@ -1,5 +1,5 @@
 """What the Google and Riva front ends share: refusing a field with a message that names it
-(diarization on a stream among them), speaker tags, expected phrases, and the `model` field,
+(diarization on a stream among them), speaker tags, speech contexts, and the `model` field,
 which either leaves a request to language routing or pins it to one backend by the router's
 name for it."""
 
@@ -33,15 +33,16 @@ def speaker_tag(label: str) -> int:
 
 
 def copy_phrases(contexts: Iterable, into: stt_pb2.RecognitionConfig, field: str) -> None:
-    """Speech contexts as candidate phrases (scored by the services that score phrases). A
-    boost is a weight for biasing free recognition, which this API does not do: refused."""
+    """Speech contexts as stt.v1's: with a boost, phrases that bias recognition (Google's
+    scale, 0 to 20: a Riva score above it counts as 20); without, candidate phrases, scored
+    by the services that score phrases. Google's class tokens (`$TIME`, `$OOV_CLASS_DIGIT`)
+    name classes of Google's own, not words: they are left out."""
     for index, context in enumerate(contexts):
-        if context.boost:
-            raise unsupported(
-                f"{field}[{index}].boost",
-                "phrases are scored as candidate transcripts, not boosted; leave boost at 0",
-            )
-        into.speech_contexts.add(phrases=list(context.phrases))
+        if context.boost < 0 or context.boost != context.boost:
+            raise unsupported(f"{field}[{index}].boost {context.boost}", "give 0 or more")
+        phrases = [p for p in context.phrases if not p.strip().startswith("$")]
+        if phrases:
+            into.speech_contexts.add(phrases=phrases, boost=context.boost)
 
 
 def pinned_backend(

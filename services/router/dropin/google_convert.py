@@ -5,7 +5,9 @@ Every field that changes an answer is either mapped or refused with INVALID_ARGU
 it. Accepted as hints that change nothing here: `metadata` (a description of the audio),
 `use_enhanced` (Google's own falls back to the standard model when there is no enhanced one),
 and `enable_automatic_punctuation` (each model punctuates as it was trained to: Whisper does,
-the CTC services do not).
+the CTC services do not). Every Google model name is routed by language. Words come bare, as
+Google's (`Bridge`, not `Bridge?`); the transcript keeps what the model wrote. Speech
+contexts' class tokens (`$TIME`) name Google's own classes and are left out.
 """
 
 from __future__ import annotations
@@ -33,8 +35,19 @@ GoogleAlternative = cloud_speech.SpeechRecognitionAlternative.pb()
 
 # The encodings stt.v1 reads, by the name both APIs give them (their numbers agree too).
 ENCODINGS = ("ENCODING_UNSPECIFIED", "LINEAR16", "FLAC", "MULAW", "OGG_OPUS", "MP3", "WEBM_OPUS")
-# Google's model names that mean "the general model for the language": language routing.
-ROUTED_MODELS = ("", "default", "latest_long", "latest_short")
+# Google's v1 model names: each is served by the model routed for the language (the
+# answer's trailing metadata says which service and model served it).
+ROUTED_MODELS = (
+    "",
+    "default",
+    "latest_long",
+    "latest_short",
+    "command_and_search",
+    "phone_call",
+    "video",
+    "medical_conversation",
+    "medical_dictation",
+)
 
 
 def recognize_request(request, backends: list[str]) -> tuple[stt_pb2.RecognizeRequest, str | None]:
@@ -47,7 +60,7 @@ def recognize_request(request, backends: list[str]) -> tuple[stt_pb2.RecognizeRe
         raise unsupported(
             "audio.uri",
             "recognize takes the audio bytes in audio.content; long_running_recognize"
-            " also reads a file:// path or an http(s):// URL",
+            " also reads a gs:// or s3:// object, a file:// path or an http(s):// URL",
         )
     if source == "content":
         stt_request.audio.content = request.audio.content
@@ -104,6 +117,10 @@ def recognition_config(
         max_alternatives=config.max_alternatives,
         enable_word_time_offsets=config.enable_word_time_offsets,
         enable_word_confidence=config.enable_word_confidence,
+        profanity_filter=config.profanity_filter,
+        bare_words=True,
+        enable_separate_recognition_per_channel=config.enable_separate_recognition_per_channel,
+        alternative_language_codes=list(config.alternative_language_codes),
     )
     copy_phrases(config.speech_contexts, stt_config, f"{field}.speech_contexts")
     speakers = config.diarization_config
@@ -120,17 +137,6 @@ def recognition_config(
 
 
 def _refuse_unsupported(config, field: str) -> None:
-    if config.enable_separate_recognition_per_channel:
-        raise unsupported(
-            f"{field}.enable_separate_recognition_per_channel", "channels are mixed down to one"
-        )
-    if config.alternative_language_codes:
-        raise unsupported(
-            f"{field}.alternative_language_codes",
-            "give one language_code, or none to have the language detected",
-        )
-    if config.profanity_filter:
-        raise unsupported(f"{field}.profanity_filter", "transcripts are not filtered")
     if config.HasField("adaptation"):
         raise unsupported(f"{field}.adaptation", "use speech_contexts phrases")
     if config.HasField("transcript_normalization"):

@@ -20,8 +20,8 @@ from services.router.jobs.operations import Dialect
 LongRunningRecognizeRequest = cloud_speech.LongRunningRecognizeRequest.pb()
 LongRunningRecognizeResponse = cloud_speech.LongRunningRecognizeResponse.pb()
 LongRunningRecognizeMetadata = cloud_speech.LongRunningRecognizeMetadata.pb()
-# Schemes our workers read; Cloud Storage (gs://) needs Google's credentials and network.
-READABLE = ("file", "http", "https")
+# Schemes the workers read: objects in allowed buckets (gs://, s3://), files, URLs.
+READABLE = ("gs", "s3", "file", "http", "https")
 
 
 def long_running_request(request, backends: list[str]) -> stt_pb2.LongRunningRecognizeRequest:
@@ -44,8 +44,8 @@ def long_running_request(request, backends: list[str]) -> stt_pb2.LongRunningRec
             why = f"{scheme}:// is not readable here" if scheme else "it names no scheme"
             raise unsupported(
                 f"audio.uri {request.audio.uri[:200]!r}",
-                f"{why}; give a file:// path the workers can read or an http(s):// URL (such "
-                "as a signed URL of the object)",
+                f"{why}; give a gs:// or s3:// object, a file:// path the workers can read "
+                "or an http(s):// URL (such as a signed URL of the object)",
             )
         stt_request.audio.uri = request.audio.uri
     elif source == "content":

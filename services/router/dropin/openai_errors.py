@@ -1,6 +1,7 @@
 """Refusals in the OpenAI API's dialect: the HTTP status its client maps to its own error
-types, OpenAI's error body, and for a full router `Retry-After` (and `retry-after-ms`,
-which the OpenAI client prefers) with the shortest retry hint any backend gave."""
+types, OpenAI's error body, and for a full router (or a tenant past its share) `Retry-After`
+(and `retry-after-ms`, which the OpenAI client prefers) with the shortest retry hint any
+backend gave."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 import grpc
 from starlette.responses import JSONResponse
 
-from services.core.errors import Overloaded, Relayed, SttError
+from services.core.errors import Overloaded, Relayed, SttError, TenantBusy
 from services.core.requests import REQUEST_ID_HEADER
 from services.router.dropin.openai_form import FormError, TooLarge
 
@@ -17,6 +18,8 @@ Code = grpc.StatusCode
 STATUSES = {
     Code.INVALID_ARGUMENT: 400,
     Code.OUT_OF_RANGE: 400,
+    Code.UNAUTHENTICATED: 401,
+    Code.PERMISSION_DENIED: 403,
     Code.NOT_FOUND: 404,
     Code.RESOURCE_EXHAUSTED: 429,
     Code.CANCELLED: 499,
@@ -24,8 +27,19 @@ STATUSES = {
     Code.UNAVAILABLE: 503,
     Code.DEADLINE_EXCEEDED: 504,
 }
-TYPES = {400: "invalid_request_error", 404: "invalid_request_error", 413: "invalid_request_error"}
-CODES = {404: "model_not_found", 413: "file_too_large", 429: "rate_limit_exceeded"}
+TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "invalid_request_error",
+    404: "invalid_request_error",
+    413: "invalid_request_error",
+}
+CODES = {
+    401: "invalid_api_key",
+    404: "model_not_found",
+    413: "file_too_large",
+    429: "rate_limit_exceeded",
+}
 
 
 def error_body(error: SttError) -> dict:
@@ -59,7 +73,7 @@ def http_status(error: SttError) -> int:
 
 
 def retry_after_s(error: SttError) -> float | None:
-    if isinstance(error, Overloaded):
+    if isinstance(error, Overloaded | TenantBusy):
         return error.retry_after_s
     if isinstance(error, Relayed) and error.code is Code.RESOURCE_EXHAUSTED:
         return error.retry_after_s

@@ -4,7 +4,9 @@ ships (`riva.client.proto.riva_asr_pb2`).
 Every field that changes an answer is either mapped or refused with INVALID_ARGUMENT naming
 it. Accepted as they are: `enable_automatic_punctuation` and `verbatim_transcripts` (each
 model writes text as it was trained to: Whisper punctuates, the CTC services do not).
-Word times are whole milliseconds, as Riva gives them, and come with each word's confidence.
+Words come bare, as Riva's (the transcript keeps the model's punctuation); boosted words
+(one speech context with Riva's score as its boost) bias recognition. Word times are whole
+milliseconds, as Riva gives them, and come with each word's confidence.
 With `diarization_config` (offline only), each word's `speaker_tag` is its speaker, 1, 2, ...
 in the order they first speak.
 """
@@ -113,6 +115,9 @@ def recognition_config(
         max_alternatives=config.max_alternatives,
         enable_word_time_offsets=words,
         enable_word_confidence=words,
+        profanity_filter=config.profanity_filter,
+        bare_words=True,
+        enable_separate_recognition_per_channel=config.enable_separate_recognition_per_channel,
     )
     copy_phrases(config.speech_contexts, stt_config, f"{field}.speech_contexts")
     speakers = config.diarization_config
@@ -126,12 +131,6 @@ def recognition_config(
 
 
 def _refuse_unsupported(config: riva.RecognitionConfig, field: str) -> None:
-    if config.enable_separate_recognition_per_channel:
-        raise unsupported(
-            f"{field}.enable_separate_recognition_per_channel", "channels are mixed down to one"
-        )
-    if config.profanity_filter:
-        raise unsupported(f"{field}.profanity_filter", "transcripts are not filtered")
     if config.custom_configuration:
         names = ", ".join(sorted(config.custom_configuration))
         raise unsupported(f"{field}.custom_configuration ({names})", "no custom settings exist")

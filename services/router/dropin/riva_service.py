@@ -1,8 +1,10 @@
 """`nvidia.riva.asr.RivaSpeechRecognition` on the router's gRPC port, for `nvidia-riva-client`'s
 ASRService: each call is converted to stt.v1 and served by the router's request path.
 
-GetRivaSpeechRecognitionConfig lists one model per backend, by the router's name for it
-(which `config.model` accepts to pin a request to it), with the languages it serves.
+GetRivaSpeechRecognitionConfig lists each backend by the router's name for it (which
+`config.model` accepts to pin a request to it) as Riva lists a model: an `offline` entry, and
+an `online` one when it streams, with the languages it serves, so that Riva's scripts'
+`--list-models` find them (see `riva_models.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from services.core.calls import Call, CallScope
 from services.core.errors import InvalidConfig
 from services.core.rpc import generic_handler, stream_rpc, unary_rpc
 from services.router.dropin import riva_convert as convert
+from services.router.dropin import riva_models
 from services.router.path import RequestPath
 
 SERVICE = riva.DESCRIPTOR.services_by_name["RivaSpeechRecognition"].full_name
@@ -30,8 +33,10 @@ class RivaSpeech:
 
     @staticmethod
     def request_id_of(message) -> str:
-        """Riva's own request id, when the client set one, becomes the call's."""
-        return message.id.value
+        """Riva's own request id, when the client set one, becomes the call's (the config
+        query has none)."""
+        sent = getattr(message, "id", None)
+        return "" if sent is None else sent.value
 
     def handler(self) -> grpc.GenericRpcHandler:
         return generic_handler(
@@ -68,7 +73,9 @@ class RivaSpeech:
             if answer is not None:
                 yield answer
 
-    async def GetRivaSpeechRecognitionConfig(self, request, context):
+    @unary_rpc(needs_ready=False)  # it describes the models, whatever their state
+    async def GetRivaSpeechRecognitionConfig(self, call: Call, request):
+        call.language = "none"
         described = await self._path.describe()
         routes = {
             name: [r.pattern for r in described.routes if name in r.backends]
@@ -77,25 +84,26 @@ class RivaSpeech:
         answer = riva.RivaSpeechRecognitionConfigResponse()
         for info in described.backends:
             if info.backend_name in routes and request.model_name in ("", info.backend_name):
-                _describe(answer.model_config.add(), info, routes[info.backend_name])
+                answer.model_config.extend(_entries(info, routes[info.backend_name]))
         if not answer.model_config:
             served = ", ".join(self._path.backends)
-            error = InvalidConfig(
-                f"model_name {request.model_name!r} is not served; models: {served}"
-            )
-            await context.abort(error.code, error.message)
+            name = request.model_name
+            raise InvalidConfig(f"model_name {name!r} is not served; models: {served}")
         return answer
 
 
-def _describe(config, info, routes: list[str]) -> None:
-    config.model_name = info.backend_name
-    config.parameters.update(
-        {
-            "type": "offline,online" if info.streaming_supported else "offline",
-            "language_code": ",".join(info.language_codes),
-            "routes": ",".join(routes),
-            "service": info.service,
-            "model": info.model,
-            "ready": "true" if info.ready else "false",
-        }
+def _entries(info, routes: list[str]) -> list:
+    """A backend's entries; one that does not answer is listed by its routes, offline."""
+    extra = {
+        "routes": ",".join(routes),
+        "service": info.service,
+        "model": info.model,
+        "ready": "true" if info.ready else "false",
+    }
+    return riva_models.model_configs(
+        info.backend_name,
+        list(info.language_codes) or routes,
+        info.streaming_supported,
+        info.service or info.backend_name,
+        extra=extra,
     )

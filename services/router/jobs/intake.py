@@ -3,12 +3,14 @@ daily quota, and stores the job for a worker; the operation comes back at once.
 
 Audio sent as `content` is probed (opened, its first frames decoded, its length read), so
 bytes no decoder reads fail the call rather than the job. Audio by `uri` is read by the
-worker, which may be on another machine: only the form of the uri is checked here.
+worker, which may be on another machine: here the uri is held to the job URI policy
+(`services/jobs/uri_policy.py`: file roots, global addresses, allowed hosts), or for an
+object-store uri (`gs://`, `s3://`) to the buckets the deployment reads from, so a uri either
+refuses is PERMISSION_DENIED and makes no job; the worker checks it again as it reads.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 import uuid
@@ -21,10 +23,10 @@ from services.core import audio
 from services.core.convert import audio_spec
 from services.core.errors import InvalidArgument, InvalidAudio, QuotaExceeded
 from services.core.speakers import check_bounds
+from services.jobs.buckets import BucketPolicy, is_object_uri
 from services.jobs.store import Job, Store, usage_day
+from services.jobs.uri_policy import UriPolicy
 
-DEFAULT_TENANT = "default"
-_TENANT = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 MAX_URI_CHARS = 4096
 URI_SCHEMES = ("file", "http", "https")
 
@@ -35,31 +37,25 @@ class QuotaPolicy:
 
     hours_per_day: float
     overrides: dict[str, float]
-    tenant_header: str
 
     def limit_s(self, tenant: str) -> float:
         return 3600 * self.overrides.get(tenant, self.hours_per_day)
 
 
 class JobIntake:
-    def __init__(self, store: Store, quota: QuotaPolicy, limits: audio.AudioLimits):
+    def __init__(
+        self,
+        store: Store,
+        quota: QuotaPolicy,
+        limits: audio.AudioLimits,
+        uris: UriPolicy,
+        buckets: BucketPolicy | None = None,
+    ):
         self._store = store
         self._quota = quota
         self._limits = limits
-
-    def tenant(self, metadata: tuple[tuple[str, str], ...]) -> str:
-        """The tenant a job is charged to: the one the call names, else the default one."""
-        return self.named_tenant(metadata) or DEFAULT_TENANT
-
-    def named_tenant(self, metadata: tuple[tuple[str, str], ...]) -> str | None:
-        sent = next((v for k, v in metadata if k == self._quota.tenant_header), "")
-        if not sent:
-            return None
-        if not _TENANT.match(sent):
-            raise InvalidArgument(
-                f"{self._quota.tenant_header} must be 1 to 128 characters of A-Za-z0-9._:@-"
-            )
-        return sent
+        self._uris = uris
+        self._buckets = buckets or BucketPolicy(())
 
     def submit(
         self,
@@ -68,8 +64,9 @@ class JobIntake:
         request_id: str,
         api: str,
     ) -> Job:
-        """Checks the request, charges the quota, stores the job, noting the API it came
-        through (its operation answers in that API's messages). Blocking: run it off the loop."""
+        """Checks the request, charges the tenant's quota, stores the job, noting the API it
+        came through (its operation answers in that API's messages). Blocking (it may resolve
+        the uri's host): run it off the loop."""
         config = request.config
         spec = audio_spec(config)
         # The diarization service holds the upper bound; what needs no service is checked here.
@@ -82,7 +79,9 @@ class JobIntake:
             content = request.audio.content
             seconds = audio.probe(content, spec, self._limits)
         else:
-            check_uri(request.audio.uri)
+            check_uri(request.audio.uri, self._buckets)
+            if not is_object_uri(request.audio.uri):
+                self._uris.check(request.audio.uri)
         self._charge(tenant, seconds)
         stored = stt_pb2.LongRunningRecognizeRequest()
         stored.CopyFrom(request)
@@ -114,12 +113,15 @@ class JobIntake:
         )
 
 
-def check_uri(uri: str) -> None:
+def check_uri(uri: str, buckets: BucketPolicy | None = None) -> None:
+    if len(uri) <= MAX_URI_CHARS and is_object_uri(uri):
+        (buckets or BucketPolicy(())).check(uri)
+        return
     parsed = urlparse(uri)
     if len(uri) > MAX_URI_CHARS or parsed.scheme not in URI_SCHEMES:
         raise InvalidArgument(
-            f"audio.uri must be a file:// path or an http(s):// URL of at most "
-            f"{MAX_URI_CHARS} characters, got {uri[:200]!r}"
+            f"audio.uri must be a gs:// or s3:// object, a file:// path or an http(s):// URL "
+            f"of at most {MAX_URI_CHARS} characters, got {uri[:200]!r}"
         )
     if parsed.scheme == "file" and (parsed.netloc not in ("", "localhost") or not parsed.path):
         raise InvalidArgument(f"audio.uri {uri!r} must be file:///absolute/path")

@@ -2,8 +2,12 @@
 wait for the jobs LongRunningRecognize accepted, through stt.v1 or a drop-in API (each job's
 operation is packed in the dialect of the API it came through; see `operations.py`), and
 LongRunningRecognize's acceptance for every API that submits jobs. Each call is served in the
-router's call scope (ids, traces, readiness, errors, metrics) like any other; the store calls
-block, so they run on threads."""
+router's call scope (ids, traces, readiness, its tenant, errors, metrics) like any other; the
+store calls block, so they run on threads.
+
+Jobs are their tenant's: every call finds the caller's own jobs only (the store's queries name
+the tenant), so another tenant's job is NOT_FOUND exactly as a name that does not exist, and a
+call that names no tenant is the default tenant's."""
 
 from __future__ import annotations
 
@@ -69,7 +73,7 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
     @unary_rpc
     async def GetOperation(self, call: Call, request):
         call.language = NO_LANGUAGE
-        return self._operation(await self._job(request.name))
+        return self._operation(await self._job(call, request.name))
 
     @unary_rpc
     async def ListOperations(self, call: Call, request):
@@ -82,9 +86,8 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
         size = request.page_size or DEFAULT_PAGE_SIZE
         done = read_done_filter(request.filter)
         after = read_page_token(request.page_token)
-        tenant = self._tenant(call)
         # One more than the page holds says whether another page follows.
-        jobs = await asyncio.to_thread(store.list, tenant, done, size + 1, after)
+        jobs = await asyncio.to_thread(store.list, call.tenant, done, size + 1, after)
         reply = operations_pb2.ListOperationsResponse(
             operations=[self._operation(job) for job in jobs[:size]]
         )
@@ -95,7 +98,8 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
     @unary_rpc
     async def CancelOperation(self, call: Call, request):
         call.language = NO_LANGUAGE
-        job, cancelled = await asyncio.to_thread(self._require_store().cancel, request.name)
+        store = self._require_store()
+        job, cancelled = await asyncio.to_thread(store.cancel, request.name, call.tenant)
         if job is None:
             raise _not_found(request.name)
         if cancelled:
@@ -106,12 +110,12 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
     async def DeleteOperation(self, call: Call, request):
         call.language = NO_LANGUAGE
         store = self._require_store()
-        job = await self._job(request.name)
+        job = await self._job(call, request.name)
         if not job.done:  # deleting a job also stops it: nobody could read its result
-            _, cancelled = await asyncio.to_thread(store.cancel, request.name)
+            _, cancelled = await asyncio.to_thread(store.cancel, request.name, call.tenant)
             if cancelled:
                 self._metrics.finished.labels(self._service, "CANCELLED").inc()
-        if not await asyncio.to_thread(store.delete, request.name):
+        if not await asyncio.to_thread(store.delete, request.name, call.tenant):
             raise _not_found(request.name)
         return empty_pb2.Empty()
 
@@ -122,10 +126,10 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
         if request.HasField("timeout"):
             wait_s = min(wait_s, request.timeout.ToTimedelta().total_seconds())
         deadline = time.monotonic() + max(0.0, min(wait_s, call.remaining() - WAIT_POLL_S))
-        job = await self._job(request.name)
+        job = await self._job(call, request.name)
         while not job.done and time.monotonic() < deadline:
             await asyncio.sleep(WAIT_POLL_S)
-            job = await self._job(request.name)
+            job = await self._job(call, request.name)
         return self._operation(job)
 
     async def accept(
@@ -141,8 +145,9 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
         if request.config.language_code.strip():
             call.language = "unknown"  # until a route is found for it
         call.language = self._job_language(request.config.language_code)
-        tenant = self._intake.tenant(call.incoming.metadata)
-        job = await asyncio.to_thread(self._intake.submit, request, tenant, call.request_id, api)
+        job = await asyncio.to_thread(
+            self._intake.submit, request, call.tenant, call.request_id, api
+        )
         self._metrics.accepted.labels(self._service, api).inc()
         return self._operation(job)
 
@@ -157,19 +162,14 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
     def _operation(self, job: Job) -> operations_pb2.Operation:
         return to_operation(job, self._dialects)
 
-    def _tenant(self, call: Call) -> str | None:
-        """The tenant that sent the call; None when it named none (then it lists every job)."""
-        if self._intake is None:
-            return None
-        return self._intake.named_tenant(call.incoming.metadata)
-
     def _require_store(self) -> Store:
         if self._store is None:
             raise Unimplemented(NO_STORE)
         return self._store
 
-    async def _job(self, name: str) -> Job:
-        job = await asyncio.to_thread(self._require_store().get, name)
+    async def _job(self, call: Call, name: str) -> Job:
+        """The caller's job `name`; another tenant's is not found, as an unknown one."""
+        job = await asyncio.to_thread(self._require_store().get, name, call.tenant)
         if job is None:
             raise _not_found(name)
         return job
