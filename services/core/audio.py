@@ -9,8 +9,10 @@ no results (as Google's, Riva's and OpenAI's).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import av
@@ -64,18 +66,27 @@ class DecodedAudio:
 
 
 def decode(content: bytes, spec: AudioSpec, limits: AudioLimits) -> DecodedAudio:
+    """The audio mixed down to one channel."""
+    if is_raw(content, spec):
+        decoded = _decode_raw(content, spec, limits)
+    else:
+        decoded = _decode_container(content, spec, limits)
+    check_samples(decoded.samples)
+    return decoded
+
+
+def check_size(content: bytes, limits: AudioLimits) -> None:
     if not content:
         raise InvalidAudio("audio is empty: put the audio bytes in audio.content")
     if len(content) > limits.max_bytes:
         raise InvalidAudio(
             f"audio is {len(content)} bytes, over this service's limit of {limits.max_bytes} bytes"
         )
-    if spec.encoding in RAW_ENCODINGS and not content.startswith(b"RIFF"):
-        decoded = _decode_raw(content, spec, limits)
-    else:
-        decoded = _decode_container(content, spec, limits)
-    _check_content(decoded.samples)
-    return decoded
+
+
+def is_raw(content: bytes, spec: AudioSpec) -> bool:
+    """Raw samples (LINEAR16, mu-law) rather than a container."""
+    return spec.encoding in RAW_ENCODINGS and not content.startswith(b"RIFF")
 
 
 def probe(content: bytes, spec: AudioSpec, limits: AudioLimits) -> float:
@@ -86,23 +97,18 @@ def probe(content: bytes, spec: AudioSpec, limits: AudioLimits) -> float:
     bytes no decoder reads, no audio stream) after decoding only the first frames. The duration
     is the container's own, or the sum of its packets' durations when it declares none.
     """
-    if not content:
-        raise InvalidAudio("audio is empty: put the audio bytes in audio.content")
-    if len(content) > limits.max_bytes:
-        raise InvalidAudio(
-            f"audio is {len(content)} bytes, over this service's limit of {limits.max_bytes} bytes"
-        )
-    if spec.encoding in RAW_ENCODINGS and not content.startswith(b"RIFF"):
-        seconds = _raw_frames(content, spec) / spec.sample_rate_hertz
+    check_size(content, limits)
+    if is_raw(content, spec):
+        seconds = raw_frames(content, spec) / spec.sample_rate_hertz
     else:
         seconds = _probe_container(content, spec)
     if seconds > limits.max_seconds:
-        raise InvalidAudio(_too_long(seconds, limits))
+        raise InvalidAudio(too_long(seconds, limits))
     return seconds
 
 
 def _probe_container(content: bytes, spec: AudioSpec) -> float:
-    _check_wav_header(content)
+    check_wav_header(content)
     try:
         with av.open(io.BytesIO(content), mode="r") as container:
             if not container.streams.audio:
@@ -132,7 +138,7 @@ def _packet_seconds(container, stream) -> float:
     return float(end * stream.time_base) if stream.time_base else 0.0
 
 
-def _raw_frames(content: bytes, spec: AudioSpec) -> int:
+def raw_frames(content: bytes, spec: AudioSpec) -> int:
     """Frames in raw audio, after checking that the spec can describe it."""
     rate, channels = spec.sample_rate_hertz, spec.channels or 1
     if not MIN_RAW_RATE <= rate <= MAX_RAW_RATE:
@@ -151,16 +157,23 @@ def _raw_frames(content: bytes, spec: AudioSpec) -> int:
     return len(content) // (width * channels)
 
 
-def _decode_raw(content: bytes, spec: AudioSpec, limits: AudioLimits) -> DecodedAudio:
+def raw_samples(content: bytes, spec: AudioSpec, limits: AudioLimits) -> np.ndarray:
+    """Raw audio as float32 (frames, channels), at its own rate, within the limits."""
+    check_size(content, limits)
     rate, channels = spec.sample_rate_hertz, spec.channels or 1
-    frames = _raw_frames(content, spec)
+    frames = raw_frames(content, spec)
     if frames / rate > limits.max_seconds:
-        raise InvalidAudio(_too_long(frames / rate, limits))
+        raise InvalidAudio(too_long(frames / rate, limits))
     if spec.encoding == "linear16":
         pcm = np.frombuffer(content, dtype="<i2").astype(np.float32) / 32768.0
     else:
         pcm = mulaw_to_float(np.frombuffer(content, dtype=np.uint8))
-    mono = pcm.reshape(frames, channels).mean(axis=1, dtype=np.float32)
+    return pcm.reshape(frames, channels)
+
+
+def _decode_raw(content: bytes, spec: AudioSpec, limits: AudioLimits) -> DecodedAudio:
+    rate, channels = spec.sample_rate_hertz, spec.channels or 1
+    mono = raw_samples(content, spec, limits).mean(axis=1, dtype=np.float32)
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     frame = av.AudioFrame.from_ndarray(mono[np.newaxis, :], format="flt", layout="mono")
     frame.sample_rate = rate
@@ -179,7 +192,21 @@ def mulaw_to_float(codes: np.ndarray) -> np.ndarray:
 
 
 def _decode_container(content: bytes, spec: AudioSpec, limits: AudioLimits) -> DecodedAudio:
-    _check_wav_header(content)
+    with opened(content, spec, limits) as (container, stream, declared):
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        blocks = decoded_blocks(container, stream, limits, lambda frame: resampler)
+        samples = _flush(resampler, [block[0] for block in blocks])
+        decoded = DecodedAudio(samples, stream.rate, stream.channels, container.format.name)
+    check_length(declared, decoded.duration, decoded.container)
+    return decoded
+
+
+@contextlib.contextmanager
+def opened(content: bytes, spec: AudioSpec, limits: AudioLimits) -> Iterator[tuple]:
+    """The container's (container, first audio stream, declared seconds or None), after the
+    checks every decode makes before it reads a sample."""
+    check_size(content, limits)
+    check_wav_header(content)
     try:
         container = av.open(io.BytesIO(content), mode="r")
     except (av.FFmpegError, ValueError) as exc:
@@ -190,44 +217,48 @@ def _decode_container(content: bytes, spec: AudioSpec, limits: AudioLimits) -> D
         stream = container.streams.audio[0]
         declared = container.duration / 1e6 if container.duration else None
         if declared and declared > limits.max_seconds:
-            raise InvalidAudio(_too_long(declared, limits))
+            raise InvalidAudio(too_long(declared, limits))
         if spec.sample_rate_hertz and spec.sample_rate_hertz != stream.rate:
             raise InvalidAudio(
                 f"sample_rate_hertz is {spec.sample_rate_hertz} but the audio is "
                 f"{stream.rate} Hz: leave it 0 for container audio, or send the right rate"
             )
-        samples = _decode_stream(container, stream, limits)
-        decoded = DecodedAudio(samples, stream.rate, stream.channels, container.format.name)
-    if declared and decoded.duration + DURATION_TOLERANCE_S < declared:
-        raise InvalidAudio(
-            f"audio is truncated: the {decoded.container} stream declares {declared:.2f} s "
-            f"but only {decoded.duration:.2f} s could be decoded"
-        )
-    return decoded
+        yield container, stream, declared
 
 
-def _decode_stream(container, stream, limits: AudioLimits) -> np.ndarray:
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    chunks: list[np.ndarray] = []
+def decoded_blocks(
+    container, stream, limits: AudioLimits, resampler_for: Callable[[object], av.AudioResampler]
+) -> list[np.ndarray]:
+    """The stream decoded and resampled, block by block (planar: channels x samples), by the
+    resampler `resampler_for(first frame)` gives; stops at the length limit."""
+    resampler = None
+    blocks: list[np.ndarray] = []
     total = 0
     max_samples = int(limits.max_seconds * SAMPLE_RATE)
     try:
         for frame in container.decode(stream):
             if frame.format.name.startswith(("flt", "dbl")) and not _finite(frame):
                 raise InvalidAudio("audio contains NaN or infinite samples")
+            resampler = resampler or resampler_for(frame)
             for out in resampler.resample(frame):
-                chunk = out.to_ndarray()[0]
-                chunks.append(chunk)
-                total += len(chunk)
+                blocks.append(out.to_ndarray())
+                total += blocks[-1].shape[1]
             if total > max_samples:
-                raise InvalidAudio(_too_long(total / SAMPLE_RATE, limits, at_least=True))
+                raise InvalidAudio(too_long(total / SAMPLE_RATE, limits, at_least=True))
     except av.FFmpegError as exc:
-        decoded_s = total / SAMPLE_RATE
         raise InvalidAudio(
-            f"audio is corrupt or truncated after {decoded_s:.2f} s of "
+            f"audio is corrupt or truncated after {total / SAMPLE_RATE:.2f} s of "
             f"{container.format.name}/{stream.codec_context.name}: {exc}"
         ) from exc
-    return _flush(resampler, chunks)
+    return blocks
+
+
+def check_length(declared: float | None, decoded_s: float, container: str) -> None:
+    if declared and decoded_s + DURATION_TOLERANCE_S < declared:
+        raise InvalidAudio(
+            f"audio is truncated: the {container} stream declares {declared:.2f} s "
+            f"but only {decoded_s:.2f} s could be decoded"
+        )
 
 
 def _flush(resampler: av.AudioResampler, frames: list) -> np.ndarray:
@@ -243,7 +274,7 @@ def _finite(frame) -> bool:
     return bool(np.isfinite(frame.to_ndarray()).all())
 
 
-def _check_wav_header(content: bytes) -> None:
+def check_wav_header(content: bytes) -> None:
     """Catches a WAV file cut short: PyAV trusts the file size, not the header."""
     if not (content.startswith(b"RIFF") and content[8:12] == b"WAVE"):
         return
@@ -266,14 +297,14 @@ def _check_wav_header(content: bytes) -> None:
         offset += 8 + size + (size & 1)
 
 
-def _check_content(samples: np.ndarray) -> None:
+def check_samples(samples: np.ndarray) -> None:
     if samples.size == 0:
         raise InvalidAudio("audio decoded to zero samples")
     if not np.isfinite(samples).all():
         raise InvalidAudio("audio contains NaN or infinite samples")
 
 
-def _too_long(seconds: float, limits: AudioLimits, at_least: bool = False) -> str:
+def too_long(seconds: float, limits: AudioLimits, at_least: bool = False) -> str:
     more = "more than " if at_least else ""
     return (
         f"audio is {more}{seconds:.1f} s long, over this service's limit of "

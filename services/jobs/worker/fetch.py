@@ -20,6 +20,7 @@ import stat
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
 
@@ -86,12 +87,12 @@ def _read_file(uri: str, policy: UriPolicy | None, max_bytes: int) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise InvalidAudio(f"audio.uri names {named}, which is not a file")
         if info.st_size > max_bytes:
-            raise InvalidAudio(_too_large(f"file {named}", info.st_size, max_bytes))
+            raise InvalidAudio(too_large(f"file {named}", info.st_size, max_bytes))
         content = _read_fd(fd, max_bytes + 1)
     finally:
         os.close(fd)
     if len(content) > max_bytes:
-        raise InvalidAudio(_too_large(f"file {named}", len(content), max_bytes, at_least=True))
+        raise InvalidAudio(too_large(f"file {named}", len(content), max_bytes, at_least=True))
     return content
 
 
@@ -145,8 +146,9 @@ def _get(opener, url: str, uri: str, max_bytes: int, deadline: float, timeout_s:
         with opener.open(url, timeout=max(0.001, deadline - time.monotonic())) as reply:
             declared = reply.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise InvalidAudio(_too_large(where, int(declared), max_bytes))
-            return _read_body(reply, where, max_bytes, deadline, timeout_s)
+                raise InvalidAudio(too_large(where, int(declared), max_bytes))
+            blocks = iter(lambda: reply.read(READ_BLOCK_BYTES), b"")
+            return read_bounded(blocks, where, max_bytes, deadline, timeout_s)
     except urllib.error.HTTPError as error:
         location = error.headers.get("Location") if error.headers else None
         error.close()
@@ -173,18 +175,22 @@ def _next_hop(uri: str, url: str, location: str) -> str:
     return target
 
 
-def _read_body(reply, where: str, max_bytes: int, deadline: float, timeout_s: float) -> bytes:
+def read_bounded(
+    blocks: Iterable[bytes], where: str, max_bytes: int, deadline: float, timeout_s: float
+) -> bytes:
+    """Job audio read block by block (a response, an object), within the job's size limit and
+    the time its fetch may take."""
     parts, total = [], 0
-    while block := reply.read(READ_BLOCK_BYTES):
+    for block in blocks:
         total += len(block)
         if total > max_bytes:
-            raise InvalidAudio(_too_large(where, total, max_bytes, at_least=True))
+            raise InvalidAudio(too_large(where, total, max_bytes, at_least=True))
         if time.monotonic() > deadline:
-            raise Transient(f"fetching {where} took longer than {timeout_s:g} s")
+            raise Transient(f"reading {where} took longer than {timeout_s:g} s")
         parts.append(block)
     return b"".join(parts)
 
 
-def _too_large(what: str, size: int, limit: int, at_least: bool = False) -> str:
+def too_large(what: str, size: int, limit: int, at_least: bool = False) -> str:
     more = "more than " if at_least else ""
     return f"audio at {what} is {more}{size} bytes, over the job limit of {limit} bytes"

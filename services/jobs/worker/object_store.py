@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 
 from services.core.errors import InvalidAudio
-from services.jobs.buckets import BucketPolicy, ObjectRef, parse
-from services.jobs.worker.fetch import Transient
+from services.jobs.buckets import BucketPolicy, parse
+from services.jobs.worker.fetch import read_bounded, too_large
 from services.jobs.worker.object_readers import GcsReader, S3Reader, remaining
 
 
@@ -38,19 +38,8 @@ class ObjectStore:
         deadline = time.monotonic() + timeout_s
         size = reader.size(ref.bucket, ref.key, where, remaining(deadline, where, timeout_s))
         if size > max_bytes:
-            raise InvalidAudio(_too_large(ref, size, max_bytes))
-        parts, total = [], 0
+            raise InvalidAudio(too_large(where, size, max_bytes))
         left = remaining(deadline, where, timeout_s)
-        for block in reader.blocks(ref.bucket, ref.key, where, left):
-            total += len(block)
-            if total > max_bytes:  # the object grew since its size was read
-                raise InvalidAudio(_too_large(ref, total, max_bytes, at_least=True))
-            if time.monotonic() > deadline:
-                raise Transient(f"reading {ref} took longer than {timeout_s:g} s")
-            parts.append(block)
-        return b"".join(parts)
-
-
-def _too_large(ref: ObjectRef, size: int, limit: int, at_least: bool = False) -> str:
-    more = "more than " if at_least else ""
-    return f"audio at {ref} is {more}{size} bytes, over the job limit of {limit} bytes"
+        # Bounded again as it comes: the object may have grown since its size was read.
+        blocks = reader.blocks(ref.bucket, ref.key, where, left)
+        return read_bounded(blocks, where, max_bytes, deadline, timeout_s)
