@@ -1,5 +1,6 @@
 """`python -m bench.batching`: dynamic batching, side by side with faster-whisper used the way a
-user would use it, in one run, the sides taking turns. Writes its section of docs/benchmarks.md.
+user would use it, in one run, the sides taking turns. Writes its figures to a section of
+their own in docs/benchmarks.md ("batching-run").
 
 - long audio (254 s and 32 min of the shared long clip): whisper_en's `Recognize` and a
   `LongRunningRecognize` job through `stt up`'s processes (router, worker, whisper_en) against
@@ -393,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     text = render(long_rows, clients, latency_rows, ctc_rows, describe(started), steps)
     print(text)
     if not args.no_write:
-        write_section("batching", text)
+        # Its own section: the "batching" one holds these figures with what was found
+        # behind them, which a new run does not write.
+        write_section("batching-run", text)
     return 0
 
 
