@@ -80,15 +80,14 @@ class StreamServicer:
             await feeding  # its failure, if it failed, is the call's
             call.language = options.language or "detect"
         finally:
-            # On failure or cancellation the client may never read again: stop feeding.
-            feeding.cancel()
-            await asyncio.gather(feeding, return_exceptions=True)
-            await session.cancel()
-            decoder.abandon()
+            # Counted as ended first, and wound down shielded: the client going away while
+            # the stream ends on its own (its audio timed out) cancels this frame a second
+            # time, which would otherwise skip what follows the await it lands on.
             self._metrics.active_streams.labels(self._service).dec()
             self._metrics.stream_duration.labels(self._service).observe(
                 time.perf_counter() - call.started
             )
+            await asyncio.shield(asyncio.ensure_future(_wind_down(feeding, session, decoder)))
 
     def _decode(self, audio, options, cancellation) -> Transcript:
         """One decode of a stream, on a model thread: alone and at once, or, with
@@ -131,3 +130,14 @@ class StreamServicer:
             self._metrics.interim_results.labels(self._service).inc()
         response.request_id = request_id
         return response
+
+
+async def _wind_down(feeding: asyncio.Task, session: StreamSession, decoder) -> None:
+    """A stream's feeding stopped (the client may never read again), its decodes cancelled
+    and its decoder's resources let go."""
+    feeding.cancel()
+    try:
+        await asyncio.gather(feeding, return_exceptions=True)
+        await session.cancel()
+    finally:
+        decoder.abandon()
