@@ -93,8 +93,7 @@ def serving(settings: WhisperSettings) -> Iterator[Service]:
 def _environment(settings: WhisperSettings) -> dict[str, str]:
     """The settings given explicitly, as the service reads them: WHISPER_EN_* variables."""
     env = dict(os.environ)
-    for name in settings.model_fields_set:
-        env[ENV_PREFIX + name.upper()] = str(getattr(settings, name))
+    env |= {name: str(value) for name, value in settings.given_variables()}
     # Info level, for the "listening" and "ready" lines; no grace, nothing is left running.
     env |= {ENV_PREFIX + "LOG_LEVEL": "info", ENV_PREFIX + "DRAIN_GRACE_S": "0"}
     return env

@@ -93,6 +93,19 @@ class ProcessSettings(BaseSettings):
                 yield f"{prefix}{inner}".upper(), inner_field
 
 
+    def given_variables(self) -> Iterator[tuple[str, Any]]:
+        """The variables of the values this object was given rather than defaulted, with
+        those values: what another process must be told to read the same settings."""
+        own, groups = self._own_prefix(), self.groups()
+        for name in self.model_fields_set:
+            if name not in groups:
+                yield f"{own}{name}".upper(), getattr(self, name)
+                continue
+            value, prefix = getattr(self, name), groups[name].env_prefix_in(own)
+            for inner in value.model_fields_set:
+                yield f"{prefix}{inner}".upper(), getattr(value, inner)
+
+
 def group(kind: type[SettingsGroup], description: str) -> Any:
     """A group field (made by `ProcessSettings` from the environment unless given)."""
     return Field(default=None, description=description)
