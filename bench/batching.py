@@ -103,7 +103,10 @@ def timed(run) -> tuple[float, str]:
 
 
 def measure_long(model_dir: Path, lengths: list[float], step: Steps) -> list[dict]:
-    model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=THREADS)
+    # Loaded on a thread that ends, and the only model of this process: the library at its
+    # best (loaded on the main thread, as its README does, it decodes up to twice as slowly
+    # on this machine; `python -m bench.loading` shows why).
+    model = load("ended", str(model_dir), THREADS)
     settings = service_settings(
         model_dir, THREADS, cache_size=0, max_audio_seconds=2400, max_queue=4
     )

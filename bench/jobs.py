@@ -29,7 +29,7 @@ from stt.v1 import stt_pb2, stt_pb2_grpc
 
 from bench.docs import table, write_section
 from bench.machine import describe, load_average
-from bench.router import start, wait_serving
+from bench.router import PathClient, start, wait_serving
 from services.core.audio import AudioLimits, AudioSpec, decode
 from tests.support import AUDIO_DIR, encode
 
@@ -68,8 +68,8 @@ class Stack:
         }
         router = start(["router", "--grpc-port", str(rg), "--http-port", str(rh)], router_env)
         self.processes = [backend, router]
-        wait_serving(f"127.0.0.1:{wg}")
-        wait_serving(self.target)
+        wait_serving(PathClient(f"127.0.0.1:{wg}"))
+        wait_serving(PathClient(self.target))
         for port in WORKER_HTTP_PORTS[:workers]:
             flags = ["--data-dir", str(data_dir), "--target", self.target]
             self.processes.append(start(["worker", *flags, "--http-port", str(port)], {}))

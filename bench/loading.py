@@ -1,6 +1,12 @@
 """`python -m bench.loading`: does CTranslate2 decode faster when its model was loaded on a
 thread that has since ended (as `stt serve` loads it) than when loaded on the main thread (as
-faster-whisper's README does)?
+faster-whisper's README does), and with one model replica than with two?
+
+What tells them apart is how many OpenMP threads the process holds: CTranslate2's GNU libgomp
+gives every thread that runs a parallel region a team of `cpu_threads`, and once the teams
+together hold more threads than the process has cores, libgomp stops its threads spinning
+between regions (its "throttled" spin count), so each region waits on a sleeping thread's
+wake-up. A loading thread that lives on keeps its team; a second replica has a team of its own.
 
 Each way of loading runs in a process of its own (`--child WAY`), the ways taking turns, so
 that nothing else in one process tells them apart. Every child loads the bundled Whisper base
@@ -30,14 +36,25 @@ WAYS = {
     "main": "on the main thread, which goes on to decode (faster-whisper's README)",
     "ended": "on a thread that ends once the model is loaded",
     "ended-nice": "on a thread that ends, 2 nice levels down (`stt serve`'s loader)",
+    "ended-2-replicas": "on a thread that ends, two replicas (`num_workers=2`)",
+    "ended-2-replicas-1-thread": "on a thread that ends, two replicas of one thread each",
 }
 
 
 def load(way: str, model_dir: str, cpu_threads: int):
     from faster_whisper import WhisperModel
 
+    workers = 2 if "2-replicas" in way else 1
+    threads = 1 if way.endswith("1-thread") else cpu_threads
+
     def make():
-        return WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=cpu_threads)
+        return WhisperModel(
+            model_dir,
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=threads,
+            num_workers=workers,
+        )
 
     if way == "main":
         return make()

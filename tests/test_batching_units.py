@@ -195,6 +195,9 @@ def test_limits_follow_the_settings():
     assert limits_for(1, 20, 4) == BatchLimits(1, 0.0, 4)  # off: one pass per slot
     assert limits_for(8, 20, 4) == BatchLimits(8, 0.02, 1)
     assert limits_for(8, 20, 12) == BatchLimits(8, 0.02, 2)
+    # 0, the default: batches of 8 on a GPU, none on a CPU.
+    assert limits_for(0, 20, 4, "cuda") == BatchLimits(8, 0.02, 1)
+    assert limits_for(0, 20, 4, "cpu") == BatchLimits(1, 0.0, 4)
 
 
 def test_fanout_keeps_the_order_bounds_the_pieces_in_flight_and_stops_at_a_failure():

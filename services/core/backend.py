@@ -129,6 +129,11 @@ class Backend(abc.ABC):
     #: The service's batcher, once `attach` gave it.
     batcher: Batcher | None = None
 
+    def planned_device(self) -> str:
+        """Where the model will run ("cpu" or "cuda"), known before `load`: the batch size
+        that `max_batch_size` 0 means depends on it."""
+        return "cpu"
+
     def attach(self, batcher: Batcher) -> None:
         """Takes the service's batcher, before `load`; a backend that `batches` registers its
         batched passes with it and routes its model calls through `batcher.run`."""

@@ -309,9 +309,19 @@ def _stopped(cancellation: Cancellation) -> bool:
     return False
 
 
-def limits_for(max_batch_size: int, window_ms: float, max_concurrency: int) -> BatchLimits:
+# What `max_batch_size` 0 means on a GPU, where a lone window leaves most of the card idle.
+# On a CPU it means 1: there a batch of windows costs about as much as the windows one by one,
+# and waiting for company only adds (docs/benchmarks.md).
+GPU_BATCH_SIZE = 8
+
+
+def limits_for(
+    max_batch_size: int, window_ms: float, max_concurrency: int, device: str = "cpu"
+) -> BatchLimits:
     """The service's limits: with batching on, enough batches at once for `max_concurrency`
     requests of one piece each; with it off, one pass per request, as many as there are slots."""
+    if max_batch_size == 0:
+        max_batch_size = GPU_BATCH_SIZE if device == "cuda" else 1
     if max_batch_size <= 1:
         return BatchLimits(1, 0.0, max_concurrency)
     runners = -(-max_concurrency // max_batch_size)

@@ -154,7 +154,10 @@ class SpeechServer(ModelServer):
             service, settings, backend, ServiceMetrics(service), settings.stream_audio_timeout_s
         )
         limits = limits_for(
-            settings.max_batch_size, settings.batch_window_ms, settings.max_concurrency
+            settings.max_batch_size,
+            settings.batch_window_ms,
+            settings.max_concurrency,
+            backend.planned_device(),
         )
         self.batcher = Batcher(limits, self.metrics, settings.inference_nice)
         backend.attach(self.batcher)

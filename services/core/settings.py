@@ -59,7 +59,13 @@ class ModelSettings(GrpcServerSettings):
     )
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$", description="auto, cpu or cuda.")
     cpu_threads: int = Field(
-        0, ge=0, description="Threads per inference on CPU; 0 lets the runtime decide."
+        0,
+        ge=0,
+        description=(
+            "Threads per inference on CPU; 0: whisper_en shares the cores out among its model "
+            "replicas (their threads together never more than the cores), torch decides for "
+            "the others."
+        ),
     )
     inference_nice: int = Field(
         2,
@@ -98,13 +104,14 @@ class ServiceSettings(ModelSettings):
     )
     cache_size: int = Field(256, ge=0, description="Results kept in the LRU cache; 0 disables.")
     max_batch_size: int = Field(
-        8,
-        ge=1,
+        0,
+        ge=0,
         le=256,
         description=(
             "Pieces of speech (and model windows) of concurrent requests decoded together at "
-            "most; 1 turns batching off. Batches run at once: max_concurrency / "
-            "max_batch_size, rounded up."
+            "most; 1 turns batching off; 0: 8 on a GPU, 1 on a CPU, where batches measured "
+            "slower than passes run alone (docs/benchmarks.md). Batches run at once: "
+            "max_concurrency / max_batch_size, rounded up."
         ),
     )
     batch_window_ms: float = Field(

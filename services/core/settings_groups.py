@@ -92,7 +92,6 @@ class ProcessSettings(BaseSettings):
             for inner, inner_field in groups[name].model_fields.items():
                 yield f"{prefix}{inner}".upper(), inner_field
 
-
     def given_variables(self) -> Iterator[tuple[str, Any]]:
         """The variables of the values this object was given rather than defaulted, with
         those values: what another process must be told to read the same settings."""

@@ -39,6 +39,9 @@ class CtcBackend(Backend):
         self._hotwords: HotwordDecoder | None = None
         self._window = self._stride = 0
 
+    def planned_device(self) -> str:
+        return device_mod.pick_device(self._settings.device)
+
     def attach(self, batcher: Batcher) -> None:
         super().attach(batcher)
         batcher.register("forward", self._model.log_probs_batch)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import ctranslate2
 import numpy as np
@@ -29,7 +31,6 @@ log = logging.getLogger("stt.whisper_en")
 # Whisper's own fallback schedule when a request sets no temperature.
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 START_TOKENS = 4  # start of transcript, language, task, no timestamps: ahead of any prompt
-CPU_REPLICAS = 2
 # The prompt of the passes the GPU memory bound measures.
 PASS_PROMPT = ("<|startoftranscript|>", "<|en|>", "<|transcribe|>")
 
@@ -50,10 +51,13 @@ class WhisperBackend(Backend):
         self._replicas = 1
         self._path = ""
 
+    def planned_device(self) -> str:
+        return self._settings.device if self._settings.device != "auto" else _best_device()
+
     def load(self) -> None:
         s = self._settings
         path = bundled.resolve(s.model, s.model_cache_dir)
-        device = s.device if s.device != "auto" else _best_device()
+        device = self.planned_device()
         compute_type = s.compute_type
         if compute_type == "auto":
             compute_type = "float16" if device == "cuda" else "int8"
@@ -108,16 +112,14 @@ class WhisperBackend(Backend):
         # One model replica per batch that may run at once (each its own CTranslate2 worker).
         limits = self.batcher.limits if self.batcher else None
         self._replicas = replicas or (limits.runners if limits else self._settings.max_concurrency)
+        threads = self._settings.cpu_threads
         if device == "cpu":
-            # At least two on a CPU: with a single replica, decodes in the server ran from 1.5
-            # to 8 times slower, erratically, than with two (bench/batching.py's latency rows
-            # before this); a replica costs the weights once more (about 75 MB for base int8).
-            self._replicas = max(CPU_REPLICAS, self._replicas)
+            self._replicas, threads = cpu_sizing(self._replicas, threads, available_cores())
         return FittedWhisperModel(
             path,
             device=device,
             compute_type=compute_type,
-            cpu_threads=self._settings.cpu_threads,
+            cpu_threads=threads,
             num_workers=self._replicas,
             download_root=str(self._settings.model_cache_dir / "hub"),
             batcher=self.batcher,
@@ -284,3 +286,33 @@ def _clamp(p: float) -> float:
 
 def _best_device() -> str:
     return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+
+
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: a container's CPU limit
+
+
+def available_cores(cpu_max: Path = CPU_MAX) -> int:
+    """The cores this process may use: those it may run on (its affinity), and no more than a
+    container's CPU limit (a pod limited to 2 CPUs on a 64-core node gets 2)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = cpu_max.read_text().split()
+    except (OSError, ValueError):  # no cgroup v2 limit file here: the affinity alone
+        return cores or 1
+    if quota == "max":
+        return cores or 1
+    return max(1, min(cores or 1, math.ceil(int(quota) / int(period))))
+
+
+def cpu_sizing(replicas: int, cpu_threads: int, cores: int) -> tuple[int, int]:
+    """Model replicas and threads per replica on a CPU, their threads together within the
+    cores. CTranslate2's OpenMP runtime (GNU libgomp) stops spinning between parallel
+    regions once it holds more threads than there are cores; every region then waits on a
+    sleeping thread's wake-up, and two threads decode no faster than one (Whisper base, 2
+    cores: a single request took 1.19 s with 4 threads held against 0.63 s with 2; see
+    docs/benchmarks.md). `cpu_threads` 0 shares the cores out among the replicas; a given
+    `cpu_threads` keeps as many replicas as fit beside it."""
+    if cpu_threads:
+        return max(1, min(replicas, cores // cpu_threads)), cpu_threads
+    replicas = max(1, min(replicas, cores))
+    return replicas, max(1, cores // replicas)
