@@ -82,11 +82,14 @@ def child(way: str, model_dir: str, cpu_threads: int, reps: int) -> dict:
     return {name: [once(audio) for _ in range(reps)] for name, audio in clips.items()}
 
 
-def measure(model_dir: str, cpu_threads: int, rounds: int, reps: int) -> tuple[dict, float]:
-    times: dict[str, dict[str, list[float]]] = {way: {} for way in WAYS}
+def measure(
+    model_dir: str, cpu_threads: int, rounds: int, reps: int, ways: tuple[str, ...] = tuple(WAYS)
+) -> tuple[dict, float]:
+    """Each way's decode times by clip, its children taking turns; the highest load seen."""
+    times: dict[str, dict[str, list[float]]] = {way: {} for way in ways}
     loads = []
     for round_ in range(rounds):
-        order = list(WAYS) if round_ % 2 == 0 else list(reversed(WAYS))
+        order = list(ways) if round_ % 2 == 0 else list(reversed(ways))
         for way in order:
             loads.append(load_average())
             found = _run_child(way, model_dir, cpu_threads, reps)

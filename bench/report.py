@@ -57,6 +57,17 @@ throughput with {plan.clients} concurrent clients (target: at least 0.95 x libra
 of a result-cache hit (target: p50 under 5 ms) and of a `RESOURCE_EXHAUSTED` refusal when the
 service is full (target: p99 under 10 ms).
 
+Why the service answers one request in about 0.6 of the library's time, so that nobody reads
+it as the service doing less: it does the same work (the texts agree), with CTranslate2 holding
+fewer threads. The library here loads its model on the main thread, as its README does; that
+thread keeps the OpenMP team CTranslate2 gave it while loading, so the process holds more
+OpenMP threads than it has cores, and GNU libgomp then stops its threads spinning between
+parallel regions: each region waits on a sleeping thread's wake-up, and the decode runs at
+about the speed of one thread. `stt serve` loads the model on a thread that then ends, and
+keeps its replicas' threads within the cores. The library loaded that way decodes as fast as
+the service (see "Where the model is loaded" in the dynamic batching section below,
+`python -m bench.loading`).
+
 Wall times suffer from anything else running on the machine. Two columns help to read them:
 **CPU time, service / library** (CPU seconds of every thread of the processes involved: client
 and server for the service, the benchmark for the library), which other load barely moves, and

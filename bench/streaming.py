@@ -110,14 +110,20 @@ def concurrent_streams(stub, audio: bytes, count: int) -> list[StreamRun]:
 
 
 def measure(
-    model_dir, quick: bool, counts=None, max_batch_size=8, max_concurrency=8, batching=False
+    model_dir,
+    quick: bool,
+    counts=None,
+    max_batch_size=0,
+    max_concurrency=8,
+    batching=False,
+    cpu_threads=0,
 ) -> str:
     jfk = pcm16(decode(AUDIO_DIR / JFK))
     medium = pcm16(decode(AUDIO_DIR / LONG_SOURCE)[: int(MEDIUM_S * RATE)])
     # One slot per stream decode: streams' decodes share batches only when they run at once.
     settings = service_settings(
         model_dir,
-        cpu_threads=2,
+        cpu_threads=cpu_threads,  # 0, the default: the cores shared out among the replicas
         max_concurrency=max_concurrency,
         max_queue=max_concurrency,
         max_batch_size=max_batch_size,
@@ -142,7 +148,7 @@ def measure(
             capacity.append((count, median(latencies), percentile(latencies, 90)))
             if median(latencies) > CAPACITY_LIMIT_S:
                 break
-    setup = (max_batch_size, max_concurrency, min(loads), max(loads), batching)
+    setup = (max_batch_size, max_concurrency, min(loads), max(loads), batching, cpu_threads)
     return render(rows, capacity, setup)
 
 
@@ -169,11 +175,13 @@ def render(rows, capacity, setup) -> str:
             f"{percentile(run.final_latencies, 90) * 1000:.0f} ms | < 500 ms ({verdict}) | "
             f"{first} | {cpu:.2f} |"
         )
+    batch_size = f"`max_batch_size={setup[0]}`" if setup[0] else "`max_batch_size=0`, off on a CPU"
     lines += [
         "",
-        f"Concurrent real-time streams of the 30 s clip on one service (`max_batch_size="
-        f"{setup[0]}`, `max_concurrency={setup[1]}`, `stream_batching={setup[4]}`; 1-minute "
-        f"load average {setup[2]:.1f} to {setup[3]:.1f} at the steps' starts):",
+        f"Concurrent real-time streams of the 30 s clip on one service ({batch_size}, "
+        f"`cpu_threads={setup[5]}`, `max_concurrency={setup[1]}`, "
+        f"`stream_batching={setup[4]}`; 1-minute load average {setup[2]:.1f} to "
+        f"{setup[3]:.1f} at the steps' starts):",
         "",
         "| streams | end-to-final p50 | p90 |",
         "|---|---|---|",
@@ -191,9 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer concurrent-stream steps")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--counts", type=int, nargs="*", help="concurrent streams to try")
-    parser.add_argument("--max-batch-size", type=int, default=8, help="1: batching off")
+    parser.add_argument(
+        "--max-batch-size", type=int, default=0, help="0: the service default; 1: batching off"
+    )
     parser.add_argument("--max-concurrency", type=int, default=8)
     parser.add_argument("--stream-batching", action="store_true", help="streams' passes batch")
+    parser.add_argument("--cpu-threads", type=int, default=0, help="0: the service default")
     args = parser.parse_args(argv)
     model_dir = bundled.assemble(DEFAULT_MODEL.expanduser())
     section = measure(
@@ -203,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         args.max_batch_size,
         args.max_concurrency,
         args.stream_batching,
+        args.cpu_threads,
     )
     print(section)
     if not args.no_write:
