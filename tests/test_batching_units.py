@@ -8,7 +8,7 @@ import pytest
 
 from services.core.batching import Batcher, BatchLimits, fair_share, limits_for
 from services.core.cancellation import Cancellation
-from services.core.errors import Cancelled, DeadlineExceeded
+from services.core.errors import Cancelled, DeadlineExceeded, NotReady
 from services.core.fanout import Fanout
 
 
@@ -189,6 +189,40 @@ def test_no_more_batches_run_at_once_than_runners():
     results, errors = concurrently(6, lambda i: _produce(made, i, i))
     assert not errors and len(results) == 6
     assert recorder.most_at_once == 2
+
+
+def test_a_caller_waiting_when_the_batcher_shuts_down_fails_not_ready():
+    made, recorder = batcher(max_batch_size=2, window_s=30.0)
+    outcome = {}
+    ready, release = threading.Event(), threading.Event()
+
+    def other_producer():  # on its way, so the lone item waits for it within the window
+        with made.producing("other"):
+            ready.set()
+            release.wait(10)
+
+    def caller():
+        with made.producing("waiting"):
+            try:
+                outcome["result"] = made.run("double", None, 1)
+            except NotReady as error:
+                outcome["error"] = error
+
+    producer = threading.Thread(target=other_producer)
+    producer.start()
+    ready.wait(5)
+    waiting = threading.Thread(target=caller)
+    waiting.start()
+    time.sleep(0.3)  # the item is queued, its group waiting for the other producer
+    made.shutdown()
+    waiting.join(5)
+    release.set()
+    producer.join(5)
+    assert not waiting.is_alive(), "the caller still waits for a batch that will never run"
+    assert str(outcome["error"]) == "the service is stopping"
+    assert recorder.batches == []
+    with pytest.raises(NotReady):
+        made.run("double", None, 2)  # nothing is queued once it is shut down
 
 
 def test_limits_follow_the_settings():

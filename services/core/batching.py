@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from services.core.cancellation import Cancellation
+from services.core.errors import NotReady
 from services.core.priority import lower_this_thread
 
+STOPPING = "the service is stopping"
 # How often a waiting caller looks at its request's cancellation and deadline.
 POLL_S = 0.05
 # The longest a group waits for more items, in windows from its first item.
@@ -147,6 +149,8 @@ class Batcher:
         owner = owner if producer else threading.get_ident()
         entries = [_Entry((kind, key), item, owner) for key, item in keyed]
         with self._cond:
+            if self._closed:
+                raise NotReady(STOPPING)
             for entry in entries:
                 self._pending.setdefault(entry.group, []).append(entry)
             self._blocked += producer
@@ -207,8 +211,15 @@ class Batcher:
                     self._cond.notify_all()
 
     def shutdown(self) -> None:
+        """Stops the runners; whatever still waits in the queue fails NotReady, so that no
+        caller waits for a batch that will never run (nor keeps the process from exiting)."""
         with self._cond:
             self._closed = True
+            for entries in self._pending.values():
+                for entry in entries:
+                    if not entry.future.done():
+                        entry.future.set_exception(NotReady(STOPPING))
+            self._pending.clear()
             self._cond.notify_all()
 
     def _take_ready(self, now: float) -> list[_Entry] | None:
