@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.whisper_en import bundled
 from services.whisper_en.backend import WhisperBackend
 from services.whisper_en.settings import WhisperSettings
-from tests.support import AUDIO_DIR, running
+from tests.support import AUDIO_DIR, running, running_router
 
 SPANS = InMemorySpanExporter()
 
@@ -108,6 +109,26 @@ def dropin_whisper(whisper_model):
     with running("whisper_en", settings, WhisperBackend(settings)) as whisper:
         assert whisper.wait_loaded(), "whisper_en failed to load"
         yield whisper
+
+
+@pytest.fixture(scope="module")
+def star_router(dropin_whisper):
+    """A router routed as `stt up` routes (English and `*` to whisper_en), every API on."""
+    from tests.conformance_support import star_router_settings
+
+    with running_router(star_router_settings(dropin_whisper.target)) as router:
+        yield router
+
+
+@pytest.fixture(scope="module")
+def google_v1(star_router):
+    """Google's official v1 client, unchanged, on the star router."""
+    from google.cloud import speech_v1
+    from google.cloud.speech_v1.services.speech.transports import SpeechGrpcTransport
+
+    channel = grpc.insecure_channel(star_router.target)
+    yield speech_v1.SpeechClient(transport=SpeechGrpcTransport(channel=channel))
+    channel.close()
 
 
 def dropin_router_settings(whisper_target: str, **overrides):

@@ -3,33 +3,18 @@
 one channel and the customer on the other, made with espeak-ng; each channel recognised on its
 own, its results tagged 1 or 2, all in time order. Jobs: tests/test_jobs_objects.py."""
 
-import grpc
 import numpy as np
 import pytest
 import riva.client
 from google.api_core import exceptions
 from google.cloud import speech_v1
-from google.cloud.speech_v1.services.speech.transports import SpeechGrpcTransport
 
-from tests.conformance_support import call, said, star_router_settings, wav
-from tests.support import request, running_router
+from tests.conformance_support import call, said, wav
+from tests.support import request
 
 Config = speech_v1.RecognitionConfig
 AGENT = "Thank you for calling the help desk. How can I help you today?"
 CUSTOMER = "My printer stopped working this morning."
-
-
-@pytest.fixture(scope="module")
-def router(dropin_whisper):
-    with running_router(star_router_settings(dropin_whisper.target)) as router:
-        yield router
-
-
-@pytest.fixture(scope="module")
-def google(router):
-    channel = grpc.insecure_channel(router.target)
-    yield speech_v1.SpeechClient(transport=SpeechGrpcTransport(channel=channel))
-    channel.close()
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +29,7 @@ def by_channel(results) -> dict[int, str]:
     return {tag: " ".join(parts) for tag, parts in texts.items()}
 
 
-def test_google_recognizes_each_channel_on_its_own(google, recording):
+def test_google_recognizes_each_channel_on_its_own(google_v1, recording):
     content, second_starts = recording
     config = Config(
         encoding=Config.AudioEncoding.LINEAR16,
@@ -54,7 +39,7 @@ def test_google_recognizes_each_channel_on_its_own(google, recording):
         enable_separate_recognition_per_channel=True,
         enable_word_time_offsets=True,
     )
-    response = google.recognize(
+    response = google_v1.recognize(
         config=config, audio=speech_v1.RecognitionAudio(content=content), timeout=120
     )
     texts = by_channel(response.results)
@@ -69,9 +54,9 @@ def test_google_recognizes_each_channel_on_its_own(google, recording):
     assert customer_words[0].start_time.total_seconds() >= second_starts - 0.3
 
 
-def test_riva_recognizes_each_channel_on_its_own(router, recording):
+def test_riva_recognizes_each_channel_on_its_own(star_router, recording):
     content, _ = recording
-    auth = riva.client.Auth(uri=router.target)
+    auth = riva.client.Auth(uri=star_router.target)
     try:
         config = riva.client.RecognitionConfig(
             language_code="en-US",
@@ -85,37 +70,37 @@ def test_riva_recognizes_each_channel_on_its_own(router, recording):
     assert set(texts) == {1, 2} and "printer" in texts[2]
 
 
-def test_mono_with_one_channel_is_channel_1(google):
+def test_mono_with_one_channel_is_channel_1(google_v1):
     """What Google's beta multichannel sample sends: mono audio, one channel, tag 1."""
     config = Config(
         language_code="en-US", audio_channel_count=1, enable_separate_recognition_per_channel=True
     )
-    response = google.recognize(
+    response = google_v1.recognize(
         config=config, audio=speech_v1.RecognitionAudio(content=wav(said(CUSTOMER))), timeout=120
     )
     assert response.results and {r.channel_tag for r in response.results} == {1}
 
 
-def test_a_silent_channel_has_no_results_and_stt_v1_tags_too(router):
+def test_a_silent_channel_has_no_results_and_stt_v1_tags_too(star_router):
     speech = said(CUSTOMER)
     content = wav(speech, np.zeros_like(speech))  # the second party says nothing
     asked = request(content, language_code="en", enable_separate_recognition_per_channel=True)
-    response = router.stub.Recognize(asked, timeout=120)
+    response = star_router.stub.Recognize(asked, timeout=120)
     assert response.results and {r.channel_tag for r in response.results} == {1}
     assert "printer" in response.results[0].alternatives[0].transcript
 
 
-def test_a_channel_count_that_is_not_the_audio_s_is_refused(google, recording):
+def test_a_channel_count_that_is_not_the_audio_s_is_refused(google_v1, recording):
     content, _ = recording
     config = Config(
         language_code="en-US", audio_channel_count=3, enable_separate_recognition_per_channel=True
     )
     with pytest.raises(exceptions.InvalidArgument) as refused:
-        google.recognize(config=config, audio=speech_v1.RecognitionAudio(content=content))
+        google_v1.recognize(config=config, audio=speech_v1.RecognitionAudio(content=content))
     assert "audio_channel_count is 3 but the wav audio has 2 channels" in refused.value.message
 
 
-def test_streams_refuse_separate_channels_by_name(google):
+def test_streams_refuse_separate_channels_by_name(google_v1):
     config = speech_v1.StreamingRecognitionConfig(
         config=Config(
             encoding=Config.AudioEncoding.LINEAR16,
@@ -127,6 +112,6 @@ def test_streams_refuse_separate_channels_by_name(google):
     )
     requests = iter([speech_v1.StreamingRecognizeRequest(audio_content=b"\0" * 6400)])
     with pytest.raises(exceptions.InvalidArgument) as refused:
-        list(google.streaming_recognize(config, requests, timeout=30))
+        list(google_v1.streaming_recognize(config, requests, timeout=30))
     field = "streaming_config.config.enable_separate_recognition_per_channel"
     assert field in refused.value.message

@@ -10,15 +10,14 @@ import pytest
 import riva.client
 from google.api_core import exceptions
 from google.cloud import speech_v1
-from google.cloud.speech_v1.services.speech.transports import SpeechGrpcTransport
 from google.cloud.speech_v1.types import cloud_speech
 from riva.client.proto import riva_asr_pb2
 from stt.v1 import stt_pb2
 
 from services.core.names import MODEL_HEADER, SERVICE_HEADER
 from services.router.dropin.google_convert import ROUTED_MODELS
-from tests.conformance_support import call, silence, star_router_settings
-from tests.support import espeak, request, running_router, transcript
+from tests.conformance_support import call, silence
+from tests.support import espeak, request, transcript
 
 Config = speech_v1.RecognitionConfig
 BRIDGE = "How old is the Brooklyn Bridge?"
@@ -28,21 +27,8 @@ GERMAN = "Guten Morgen, wie geht es Ihnen heute?"
 
 
 @pytest.fixture(scope="module")
-def router(dropin_whisper):
-    with running_router(star_router_settings(dropin_whisper.target)) as router:
-        yield router
-
-
-@pytest.fixture(scope="module")
-def google(router):
-    channel = grpc.insecure_channel(router.target)
-    yield speech_v1.SpeechClient(transport=SpeechGrpcTransport(channel=channel))
-    channel.close()
-
-
-@pytest.fixture(scope="module")
-def riva_asr(router):
-    auth = riva.client.Auth(uri=router.target)
+def riva_asr(star_router):
+    auth = riva.client.Auth(uri=star_router.target)
     yield riva.client.ASRService(auth)
     auth.channel.close()
 
@@ -61,7 +47,7 @@ def google_words(response) -> list[str]:
     return [w.word for r in response.results for w in r.alternatives[0].words]
 
 
-def test_every_google_model_name_is_routed_by_language_and_says_what_served(google, clips):
+def test_every_google_model_name_is_routed_by_language_and_says_what_served(google_v1, clips):
     audio = speech_v1.RecognitionAudio(content=clips["bridge"])
     names = [name for name in ROUTED_MODELS if name]
     assert len(names) == 8  # every v1 model name
@@ -69,7 +55,7 @@ def test_every_google_model_name_is_routed_by_language_and_says_what_served(goog
         for enhanced in (False, True):
             config = Config(language_code="en-US", model=name, use_enhanced=enhanced)
             # The client's own transport, to read the trailing metadata of the answer.
-            response, rpc = google.transport.recognize.with_call(
+            response, rpc = google_v1.transport.recognize.with_call(
                 cloud_speech.RecognizeRequest(config=config, audio=audio), timeout=120
             )
             assert "Brooklyn" in response.results[0].alternatives[0].transcript, name
@@ -77,9 +63,11 @@ def test_every_google_model_name_is_routed_by_language_and_says_what_served(goog
             assert served[SERVICE_HEADER] == "whisper_en" and served[MODEL_HEADER], served
 
 
-def test_words_are_bare_and_the_transcript_keeps_its_punctuation(google, riva_asr, router, clips):
+def test_words_are_bare_and_the_transcript_keeps_its_punctuation(
+    google_v1, riva_asr, star_router, clips
+):
     config = Config(language_code="en-US", enable_word_time_offsets=True)
-    response = google.recognize(
+    response = google_v1.recognize(
         config=config, audio=speech_v1.RecognitionAudio(content=clips["bridge"]), timeout=120
     )
     assert response.results[0].alternatives[0].transcript.endswith("Bridge?")
@@ -93,21 +81,21 @@ def test_words_are_bare_and_the_transcript_keeps_its_punctuation(google, riva_as
     assert offline.results[0].alternatives[0].words[-1].word == "Bridge"
     # stt.v1: bare words are an option; the words keep the model's punctuation without it.
     asked = request(clips["bridge"], language_code="en", enable_word_time_offsets=True)
-    as_written = router.stub.Recognize(asked, timeout=120)
+    as_written = star_router.stub.Recognize(asked, timeout=120)
     assert as_written.results[0].alternatives[0].words[-1].word == "Bridge?"
     asked.config.bare_words = True
-    bare = router.stub.Recognize(asked, timeout=120)
+    bare = star_router.stub.Recognize(asked, timeout=120)
     assert bare.results[0].alternatives[0].words[-1].word == "Bridge"
     assert transcript(bare) == transcript(as_written)
 
 
-def test_the_profanity_filter_masks_as_google_does(google, riva_asr, router, clips):
+def test_the_profanity_filter_masks_as_google_does(google_v1, riva_asr, star_router, clips):
     audio = speech_v1.RecognitionAudio(content=clips["swearing"])
     config = Config(language_code="en-US", enable_word_time_offsets=True)
-    plain = google.recognize(config=config, audio=audio, timeout=120)
+    plain = google_v1.recognize(config=config, audio=audio, timeout=120)
     assert "shit," in plain.results[0].alternatives[0].transcript
     config.profanity_filter = True
-    masked = google.recognize(config=config, audio=audio, timeout=120)
+    masked = google_v1.recognize(config=config, audio=audio, timeout=120)
     text = masked.results[0].alternatives[0].transcript
     assert "s***," in text and "shit" not in text
     assert text.replace("s***", "shit") == plain.results[0].alternatives[0].transcript
@@ -118,12 +106,12 @@ def test_the_profanity_filter_masks_as_google_does(google, riva_asr, router, cli
     )
     assert "s***," in offline.results[0].alternatives[0].transcript
     asked = request(clips["swearing"], language_code="en", profanity_filter=True)
-    assert "s***," in transcript(router.stub.Recognize(asked, timeout=120))
+    assert "s***," in transcript(star_router.stub.Recognize(asked, timeout=120))
 
 
-def test_silent_audio_is_ok_with_no_results_in_every_api(google, riva_asr, router):
+def test_silent_audio_is_ok_with_no_results_in_every_api(google_v1, riva_asr, star_router):
     quiet = silence()
-    google_answer = google.recognize(
+    google_answer = google_v1.recognize(
         config=Config(language_code="en-US"),
         audio=speech_v1.RecognitionAudio(content=quiet),
         timeout=60,
@@ -132,22 +120,27 @@ def test_silent_audio_is_ok_with_no_results_in_every_api(google, riva_asr, route
     assert google_answer.total_billed_time.total_seconds() == pytest.approx(2.0)
     riva_answer = riva_asr.offline_recognize(quiet, riva.client.RecognitionConfig())
     assert list(riva_answer.results) == []
-    assert list(router.stub.Recognize(request(quiet, language_code="en"), timeout=60).results) == []
+    assert (
+        list(star_router.stub.Recognize(request(quiet, language_code="en"), timeout=60).results)
+        == []
+    )
     # No language given: nothing to detect one in, and still no error.
-    assert list(router.stub.Recognize(request(quiet), timeout=60).results) == []
-    with openai.OpenAI(base_url=f"{router.http}/v1", api_key="unused", max_retries=0) as client:
+    assert list(star_router.stub.Recognize(request(quiet), timeout=60).results) == []
+    with openai.OpenAI(
+        base_url=f"{star_router.http}/v1", api_key="unused", max_retries=0
+    ) as client:
         answer = client.audio.transcriptions.create(file=("quiet.wav", quiet), model="whisper-1")
     assert answer.text == ""
 
 
 def test_any_language_whisper_knows_is_served_and_an_unknown_code_is_refused(
-    riva_asr, google, router, clips
+    riva_asr, google_v1, star_router, clips
 ):
     german = riva_asr.offline_recognize(
         clips["german"], riva.client.RecognitionConfig(language_code="de-DE")
     )
     assert "Morgen" in german.results[0].alternatives[0].transcript
-    spanish = google.recognize(
+    spanish = google_v1.recognize(
         config=Config(language_code="es-US"),
         audio=speech_v1.RecognitionAudio(content=clips["spanish"]),
         timeout=120,
@@ -159,26 +152,28 @@ def test_any_language_whisper_knows_is_served_and_an_unknown_code_is_refused(
         )
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "'xx-YY' is not served by whisper_en" in refused.value.details()
-    info = router.stub.GetServiceInfo(stt_pb2.GetServiceInfoRequest(), timeout=10)
+    info = star_router.stub.GetServiceInfo(stt_pb2.GetServiceInfoRequest(), timeout=10)
     assert {"en", "de", "es", "ru", "ha", "ar"} <= set(info.language_codes)
     assert "*" not in info.language_codes  # the languages behind `*`, not the pattern
     assert {r.pattern: list(r.backends) for r in info.routes} == {
         "en": ["whisper_en"],
         "*": ["whisper_en"],
     }
-    with openai.OpenAI(base_url=f"{router.http}/v1", api_key="unused", max_retries=0) as client:
+    with openai.OpenAI(
+        base_url=f"{star_router.http}/v1", api_key="unused", max_retries=0
+    ) as client:
         models = {m.id: m for m in client.models.list()}
     assert "ru" in models["whisper-1"].languages and "ru" in models["whisper_en"].languages
 
 
-def test_alternative_language_codes_choose_among_the_codes_given(google, router, clips):
+def test_alternative_language_codes_choose_among_the_codes_given(google_v1, star_router, clips):
     config = Config(language_code="en-US", alternative_language_codes=["es-ES", "de-DE"])
-    spanish = google.recognize(
+    spanish = google_v1.recognize(
         config=config, audio=speech_v1.RecognitionAudio(content=clips["spanish"]), timeout=120
     )
     assert spanish.results[0].language_code == "es-ES"
     assert "Madrid" in spanish.results[0].alternatives[0].transcript
-    english = google.recognize(
+    english = google_v1.recognize(
         config=config, audio=speech_v1.RecognitionAudio(content=clips["bridge"]), timeout=120
     )
     assert english.results[0].language_code == "en-US"
@@ -187,11 +182,11 @@ def test_alternative_language_codes_choose_among_the_codes_given(google, router,
         config=stt_pb2.RecognitionConfig(language_code="en", alternative_language_codes=["es"]),
         audio=stt_pb2.RecognitionAudio(content=clips["german"]),
     )
-    assert router.stub.DetectLanguage(detect, timeout=60).language_code in ("en", "es")
+    assert star_router.stub.DetectLanguage(detect, timeout=60).language_code in ("en", "es")
     detect.config.alternative_language_codes.append("de-AT")
-    assert router.stub.DetectLanguage(detect, timeout=60).language_code == "de-AT"
+    assert star_router.stub.DetectLanguage(detect, timeout=60).language_code == "de-AT"
     with pytest.raises(exceptions.InvalidArgument) as refused:
-        google.recognize(
+        google_v1.recognize(
             config=Config(language_code="en-US", alternative_language_codes=["a", "b", "c", "d"]),
             audio=speech_v1.RecognitionAudio(content=clips["bridge"]),
             timeout=60,
@@ -214,9 +209,9 @@ def test_riva_s_list_models_finds_every_model_by_kind_and_language(riva_asr):
         assert {"en", "de", "es"} <= set(next(iter(listed)).split(","))
 
 
-def test_a_two_channel_wav_is_mixed_without_separate_recognition(google):
+def test_a_two_channel_wav_is_mixed_without_separate_recognition(google_v1):
     both, _ = call("Thank you for calling, how can I help?", "I would like to cancel my order.")
-    response = google.recognize(
+    response = google_v1.recognize(
         config=Config(language_code="en-US", audio_channel_count=2),
         audio=speech_v1.RecognitionAudio(content=both),
         timeout=60,
